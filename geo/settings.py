@@ -1,0 +1,70 @@
+"""The one settings object of Grid Atlas.
+
+Values come, in rising priority, from the defaults here, a ``.env`` file in the working
+directory, environment variables prefixed ``GRIDATLAS_`` and, for tests, an explicit override
+(``Settings(**overrides)``). The CLI, the web app, the wall and the exporter all read this.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    """Settings with the ``GRIDATLAS_`` environment prefix, also read from ``.env``."""
+
+    model_config = SettingsConfigDict(env_prefix="GRIDATLAS_", env_file=".env", extra="ignore")
+
+    # Where the demo data, the store and the caches live. Relative paths are taken from the
+    # project root, so `make run` and the CLI agree wherever they are started.
+    data_dir: Path = Path("data")
+    # Flask's session secret. Empty means "generate one per process" (fine for the demo,
+    # wrong for several workers: set it in production).
+    secret_key: str = ""
+    # Optional base-map tiles from an intranet tile server, e.g. http://tiles.local/{z}/{x}/{y}.png.
+    # Off by default: the base map is the city's own outlines.
+    tile_url: str = ""
+    # Coordinate system of those tiles: "wgs84" (OSM-style, default) or "gcj02" (Amap-style).
+    tile_crs: str = "wgs84"
+    tile_attribution: str = ""
+    # Scale of the demo events built by `make run` (1 = the seed's totals).
+    demo_scale: float = 0.1
+    demo_seed: int = 2020
+    # Wall refresh interval in seconds.
+    wall_refresh_seconds: int = 30
+    wall_tour_seconds: int = 20
+    # Largest accepted upload in bytes.
+    max_upload_bytes: int = 200 * 1024 * 1024
+    # Counts from 1 up to this value are printed as "<N" in exports when suppression is on.
+    small_count_threshold: int = 5
+
+    @cached_property
+    def data_path(self) -> Path:
+        """The data folder as an absolute path."""
+        p = Path(self.data_dir)
+        return p if p.is_absolute() else PROJECT_ROOT / p
+
+    @property
+    def shapes_dir(self) -> Path:
+        """Committed source shapes (the real district outlines)."""
+        return PROJECT_ROOT / "data" / "shapes"
+
+    @property
+    def demo_dir(self) -> Path:
+        """Generated demo data: area polygons, checkpoints and event files."""
+        return self.data_path / "demo"
+
+    @property
+    def store_path(self) -> Path:
+        """The embedded SQLite store of counts, records and users."""
+        return self.data_path / "gridatlas.sqlite"
+
+
+def get_settings(**overrides) -> Settings:
+    """Build the settings, applying ``overrides`` last (used by tests and the app factory)."""
+    return Settings(**overrides)
