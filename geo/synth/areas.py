@@ -15,7 +15,7 @@ import shapely
 from ..hierarchy import CITY_CODE
 from .density import density
 from .names import NamePool
-from .tessellate import allocate, random_points_in, voronoi_split, weighted_seeds
+from .tessellate import MAX_SEGMENT_DEG, allocate, random_points_in, voronoi_split, weighted_seeds
 
 N_GRIDS = 10_205
 N_VILLAGES = 3_200
@@ -77,7 +77,7 @@ def synthesise_areas(districts: gpd.GeoDataFrame, seed: int) -> dict[str, gpd.Ge
     d_rows, t_rows, v_rows, g_rows = [], [], [], []
     for (dcode, drow), n_grids, n_vill in zip(districts.iterrows(), grids_per_district, villages_per_district):
         dname, _, n_towns = DISTRICTS[dcode]
-        dgeom = shapely.make_valid(drow.geometry)
+        dgeom = shapely.segmentize(shapely.make_valid(drow.geometry), MAX_SEGMENT_DEG)
         d_rows.append({"code": dcode, "name": dname, "parent": CITY_CODE, "geometry": dgeom})
 
         seeds = weighted_seeds(dgeom, n_towns, rng, power=0.5)

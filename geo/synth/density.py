@@ -11,8 +11,8 @@ import numpy as np
 
 # (lon, lat, peak weight, sigma in km): central Ningbo and the county seats.
 URBAN_CORES = (
-    (121.550, 29.875, 60.0, 3.5),  # 三江口, where 海曙, 江北 and 鄞州 meet
-    (121.565, 29.815, 30.0, 3.0),  # 鄞州 new town
+    (121.550, 29.875, 7.0, 5.0),  # 三江口, where 海曙, 江北 and 鄞州 meet
+    (121.565, 29.815, 4.0, 4.0),  # 鄞州 new town
     (121.600, 29.900, 12.0, 3.0),  # 江北 east
     (121.850, 29.905, 14.0, 3.0),  # 北仑 新碶
     (121.715, 29.955, 14.0, 2.5),  # 镇海 招宝山

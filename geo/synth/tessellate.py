@@ -13,6 +13,8 @@ from shapely.geometry import MultiPolygon, Polygon
 
 from .density import KM_PER_DEG_LAT, KM_PER_DEG_LON, density
 
+MAX_SEGMENT_DEG = 0.0005  # about 50 m
+
 
 def random_points_in(geom, n: int, rng: np.random.Generator) -> np.ndarray:
     """Return ``n`` uniform random (lon, lat) points inside ``geom`` (rejection sampling)."""
@@ -61,6 +63,9 @@ def voronoi_split(parent, seeds: np.ndarray) -> list:
                       (maxx - lon0) * kx + 10, (maxy - lat0) * ky + 10)
     cells = shapely.get_parts(shapely.voronoi_polygons(shapely.multipoints(pts), extend_to=env))
     cells = shapely.transform(cells, lambda c: np.column_stack([c[:, 0] / kx + lon0, c[:, 1] / ky + lat0]))
+    # A straight edge in lon/lat bends in a projected CRS; short segments keep children inside
+    # their parents (and tiles without overlaps) in any CRS, not just in lon/lat.
+    cells = shapely.segmentize(cells, MAX_SEGMENT_DEG)
     # voronoi_polygons does not keep the input order: match each cell to its seed.
     seed_pts = shapely.points(seeds)
     tree = shapely.STRtree(cells)

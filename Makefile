@@ -1,0 +1,39 @@
+# Grid Atlas: `make run` serves the map on the demo data; `make test` runs the whole suite.
+# Both set up .venv (and the offline front-end files) when needed.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+DATA   := $(or $(GRIDATLAS_DATA_DIR),data)
+HOST   ?= 127.0.0.1
+PORT   ?= 5000
+
+.PHONY: run test demo bench clean
+
+$(BIN)/.installed: requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $@
+
+include web/assets/assets.mk
+
+# The demo data set is built once; delete $(DATA)/demo (or run `make demo`) to rebuild it.
+$(DATA)/demo/manifest.json: | $(BIN)/.installed
+	$(BIN)/python -m geo demo
+
+demo: $(BIN)/.installed
+	$(BIN)/python -m geo demo
+
+run: $(BIN)/.installed web/assets/node_modules/.installed $(DATA)/demo/manifest.json
+	@echo "Grid Atlas: http://$(HOST):$(PORT)/"
+	$(BIN)/waitress-serve --host $(HOST) --port $(PORT) --threads 8 --call web:create_app
+
+test: $(BIN)/.installed web/assets/node_modules/.installed
+	$(BIN)/python -m pytest -q
+
+bench: $(BIN)/.installed
+	$(BIN)/python -m geo bench --scale 1
+
+clean:
+	rm -rf $(VENV) web/assets/node_modules

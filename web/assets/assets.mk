@@ -1,0 +1,17 @@
+# Offline front-end files for Folium maps (Leaflet and plugins), from the npm registry.
+# Included by the top-level Makefile (`include web/assets/assets.mk`); paths are relative
+# to the repository root. Targets that serve or test maps depend on the stamp file:
+#
+#   run test: web/assets/node_modules/.installed
+#
+# The stamp lives inside node_modules, so deleting node_modules also triggers a reinstall.
+
+ASSETS_DIR := web/assets
+
+$(ASSETS_DIR)/node_modules/.installed: $(ASSETS_DIR)/package.json $(ASSETS_DIR)/package-lock.json
+	@command -v npm >/dev/null 2>&1 || { \
+	  echo "error: npm not found. Install Node.js and npm (Debian: apt-get install nodejs npm)," >&2; \
+	  echo "       then run make again to install the map's front-end files." >&2; \
+	  exit 1; }
+	npm ci --prefix $(ASSETS_DIR) --ignore-scripts --no-audit --no-fund
+	touch $@
