@@ -11,6 +11,11 @@ from .errors import GridAtlasError
 from .settings import get_settings
 
 
+def _say(line: str) -> None:
+    """Progress line, flushed at once: a supervisor (or a test) may be reading the pipe."""
+    print(line, flush=True)
+
+
 def _cmd_demo(args, settings) -> int:
     from .areas import Atlas
     from .demo import build_demo
@@ -34,7 +39,8 @@ def _cmd_rebuild(args, settings) -> int:
     from .store import Store
 
     demo = settings.demo_dir
-    report = rebuild(Atlas.load(demo), Store(settings.store_path), demo / "events", demo / "checkpoint_checks.parquet")
+    report = rebuild(Atlas.load(demo), Store(settings.store_path), demo / "events", demo / "checkpoint_checks.parquet",
+                     log=_say)
     for line in report.lines():
         print("  " + line)
     return 0

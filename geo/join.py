@@ -18,6 +18,8 @@ import numpy as np
 import shapely
 from scipy import ndimage
 
+from .errors import BadParameter
+
 OUTSIDE = -1
 _EDGE = -2
 # Largest raster the index builds (cells); bounds memory to ~4 bytes a cell during the build.
@@ -123,17 +125,19 @@ def _build_raster(index: GridIndex, cell_size: float | None) -> _Raster:
     return _Raster(x0, y0, dx, dy, labels)
 
 
-def assign_grids(grids, x, y) -> np.ndarray:
+def assign_grids(grids, x, y, code_column: str = "code") -> np.ndarray:
     """Return the grid code of each point (object array, None outside) for a grids GeoDataFrame.
 
-    ``grids`` must be in EPSG:4326 with a ``code`` column; x and y are WGS84 lon/lat arrays.
-    Convenience wrapper around :class:`GridIndex` for one-off joins.
+    ``grids`` must be in EPSG:4326; x and y are WGS84 lon/lat arrays. The smallest-code rule
+    for shared edges uses the codes as text. For one-off joins; long-lived callers keep a
+    :class:`GridIndex`.
     """
     if grids.crs is None or grids.crs.to_epsg() != 4326:
-        raise ValueError(f"grids must be in EPSG:4326, got {grids.crs}")
-    order = np.argsort(grids["code"].to_numpy(dtype=str), kind="stable")
+        raise BadParameter(f"grids must be in EPSG:4326 to join lon/lat points, got {grids.crs}")
+    text_codes = grids[code_column].astype(str).to_numpy()
+    order = np.argsort(text_codes, kind="stable")
     idx = GridIndex(grids.geometry.to_numpy()[order]).assign(x, y)
-    codes = grids["code"].to_numpy(dtype=object)[order]
+    codes = text_codes.astype(object)[order]
     out = np.full(len(idx), None, dtype=object)
     out[idx >= 0] = codes[idx[idx >= 0]]
     return out

@@ -100,13 +100,22 @@ def compute_cube(atlas: Atlas, store: Store, events_dir: Path | None, checks_fil
     return cube, checks, report
 
 
-def write_cube(con, atlas: Atlas, cube: np.ndarray, checks: pd.DataFrame) -> int:
+WRITE_CHUNK = 100_000
+
+
+def write_cube(con, atlas: Atlas, cube: np.ndarray, checks: pd.DataFrame, log=None) -> int:
     """Replace the counts and checkpoint_checks tables inside the caller's transaction."""
     m, g, d = np.nonzero(cube)
     days = _day_strings()
-    rows = zip(np.asarray(METRIC_KEYS)[m].tolist(), atlas.grid_codes[g].tolist(), days[d].tolist(), cube[m, g, d].tolist())
+    metric_names = np.asarray(METRIC_KEYS)
     con.execute("DELETE FROM counts")
-    con.executemany("INSERT INTO counts (metric, grid_code, day, value) VALUES (?, ?, ?, ?)", rows)
+    for start in range(0, len(m), WRITE_CHUNK):
+        sl = slice(start, start + WRITE_CHUNK)
+        rows = zip(metric_names[m[sl]].tolist(), atlas.grid_codes[g[sl]].tolist(), days[d[sl]].tolist(),
+                   cube[m[sl], g[sl], d[sl]].tolist())
+        con.executemany("INSERT INTO counts (metric, grid_code, day, value) VALUES (?, ?, ?, ?)", rows)
+        if log:
+            log(f"counts: wrote {min(start + WRITE_CHUNK, len(m)):,} of {len(m):,} rows (in transaction)")
     con.execute("DELETE FROM checkpoint_checks")
     con.executemany("INSERT INTO checkpoint_checks VALUES (?, ?, ?)", checks.itertuples(index=False, name=None))
     con.execute("INSERT OR REPLACE INTO meta VALUES ('counts_built_at', ?)",
@@ -118,6 +127,6 @@ def rebuild(atlas: Atlas, store: Store, events_dir: Path | None, checks_file: Pa
     """Recompute all counts from the sources and swap them in atomically."""
     cube, checks, report = compute_cube(atlas, store, events_dir, checks_file)
     with store.transaction() as con:
-        n = write_cube(con, atlas, cube, checks)
+        n = write_cube(con, atlas, cube, checks, log=log)
     log(f"counts: {n:,} rows (grid × metric × day) in {report.seconds:.1f} s")
     return report

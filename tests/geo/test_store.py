@@ -1,0 +1,68 @@
+"""The store: a rebuild is one transaction; a killed rebuild leaves the previous counts."""
+
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import pytest
+
+from geo.areas import Atlas
+from geo.rebuild import rebuild
+from geo.settings import PROJECT_ROOT, get_settings
+from geo.store import Store
+from geo.synth.events import synthesise_events
+
+
+def _snapshot(path):
+    con = sqlite3.connect(path)
+    try:
+        counts = con.execute("SELECT metric, grid_code, day, value FROM counts ORDER BY 1, 2, 3").fetchall()
+        version = con.execute("SELECT value FROM meta WHERE key='version'").fetchone()[0]
+        return counts, version
+    finally:
+        con.close()
+
+
+def test_failed_transaction_changes_nothing(tmp_path):
+    store = Store(tmp_path / "s.sqlite")
+    with store.transaction() as con:
+        con.execute("INSERT INTO counts VALUES ('visits', 'g', '2020-01-24', 5)")
+    with pytest.raises(RuntimeError):
+        with store.transaction() as con:
+            con.execute("DELETE FROM counts")
+            raise RuntimeError("boom")
+    assert _snapshot(store.path) == ([("visits", "g", "2020-01-24", 5)], "1")
+
+
+@pytest.mark.slow
+def test_rebuild_killed_half_way_leaves_previous_counts(demo_settings, tmp_path):
+    data = tmp_path / "data"
+    shutil.copytree(demo_settings.data_path, data)
+    before = _snapshot(data / "gridatlas.sqlite")
+    assert before[0]
+    # New, larger events: the rebuild then writes many chunks of different counts, so the kill
+    # lands well before its commit and a partial write would be visible.
+    grids = Atlas.load(data / "demo").grids
+    synthesise_events(grids, data / "demo" / "events", scale=0.05, seed=99)
+    env = dict(os.environ, GRIDATLAS_DATA_DIR=str(data), PYTHONPATH=str(PROJECT_ROOT))
+    proc = subprocess.Popen([sys.executable, "-m", "geo", "rebuild"], cwd=tmp_path, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    # The rebuild prints this once it has deleted the old counts and written new rows, uncommitted.
+    line = ""
+    deadline = time.monotonic() + 300
+    while "in transaction" not in line and time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        assert line or proc.poll() is None, "rebuild ended before it was killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    assert _snapshot(data / "gridatlas.sqlite") == before
+    # And the store still works: a full rebuild now commits the new state.
+    settings = get_settings(data_dir=data)
+    rebuild(Atlas.load(settings.demo_dir), Store(settings.store_path), settings.demo_dir / "events", None, log=lambda *_: None)
+    after = _snapshot(data / "gridatlas.sqlite")
+    assert after[1] == str(int(before[1]) + 1) and after[0] != before[0]
