@@ -1,18 +1,22 @@
 """The exact point-in-grid join: each point gets the one grid that contains it.
 
 Rule for points on a shared edge or vertex: such a point lies in the closed polygons of two
-or more grids; it goes to the one among them with the **smallest grid code**. Points in no
-grid (outside the city, in a hole, NaN) get -1. Every point strictly inside a grid gets that
-grid, exactly as ``geopandas.sjoin(predicate="within")`` would.
+or more grids; it goes to the one among them with the **smallest grid index** (the atlas keeps
+grids sorted by code, so: the smallest grid code). Points in no grid (outside the city, in a
+hole, NaN) get -1. Every point strictly inside a grid gets that grid, exactly as
+``geopandas.sjoin(predicate="within")`` would. Grids are expected not to overlap (the demo and
+boundary updates guarantee it).
 
-Speed comes from a lookup raster over the city (:class:`GridIndex`): a cell that no grid
-boundary touches lies wholly inside one grid, so its points are answered by one array read;
-only points in cells along boundaries are tested exactly against the polygons with
-``shapely.STRtree``. The raster is exact by construction, not an approximation: see
-``_build_raster``.
+How it is fast (:class:`GridIndex`): a lookup raster covers the city. A cell that no grid
+boundary crosses lies wholly inside one grid (or outside all), so its points are answered by
+one array read. A cell that a boundary crosses keeps the short list of grids whose boundary
+crosses it; its points are tested against those few prepared polygons only, smallest index
+first, so the first hit is the answer. ``_build_raster`` explains why this is exact.
 """
 
 from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import shapely
@@ -21,17 +25,18 @@ from scipy import ndimage
 from .errors import BadParameter
 
 OUTSIDE = -1
-_EDGE = -2
-# Largest raster the index builds (cells); bounds memory to ~4 bytes a cell during the build.
+_UNRESOLVED = -2
+# Largest raster the index builds (cells): 4 bytes a cell, so about 160 MB.
 _MAX_CELLS = 40_000_000
+_MIN_CELL_DEG = 0.00025  # about 25 m
 _CHUNK = 500_000
+_THREADS = 2  # GEOS predicates and NumPy gathers release the GIL
 
 
 class GridIndex:
     """Answers "which grid contains this point" for arrays of WGS84 coordinates.
 
-    ``polygons`` are the grid geometries in the order that defines grid indexes (the atlas
-    keeps them sorted by code, so "smallest index" is "smallest code").
+    ``polygons`` are the grid geometries in the order that defines grid indexes.
     """
 
     def __init__(self, polygons, cell_size: float | None = None):
@@ -42,14 +47,13 @@ class GridIndex:
         self._raster = None
 
     def assign_exact(self, x, y) -> np.ndarray:
-        """Grid index of each point by testing the polygons directly (the reference path)."""
+        """Grid index of each point by an R-tree query on the polygons (the reference path)."""
         x = np.asarray(x, dtype=float)
         y = np.asarray(y, dtype=float)
         out = np.full(len(x), OUTSIDE, dtype=np.int32)
         for start in range(0, len(x), _CHUNK):
             sl = slice(start, start + _CHUNK)
-            pts = shapely.points(x[sl], y[sl])
-            pt_i, grid_i = self.tree.query(pts, predicate="intersects")
+            pt_i, grid_i = self.tree.query(shapely.points(x[sl], y[sl]), predicate="intersects")
             if len(pt_i):
                 # Smallest grid index wins for points on shared edges: sort pairs, keep the first.
                 order = np.lexsort((grid_i, pt_i))
@@ -60,18 +64,28 @@ class GridIndex:
         return out
 
     def assign(self, x, y) -> np.ndarray:
-        """Grid index of each point (int32, -1 outside every grid), by raster then exact test."""
+        """Grid index of each point (int32, -1 outside every grid), using both cores."""
         x = np.asarray(x, dtype=float)
         y = np.asarray(y, dtype=float)
-        r = self.raster
-        col = np.floor((x - r.x0) / r.dx)
-        row = np.floor((y - r.y0) / r.dy)
-        inside = (col >= 0) & (col < r.ncols) & (row >= 0) & (row < r.nrows)  # NaN compares False
-        out = np.full(len(x), OUTSIDE, dtype=np.int32)
-        out[inside] = r.labels[row[inside].astype(np.int64), col[inside].astype(np.int64)]
-        edge = np.flatnonzero(out == _EDGE)
-        if len(edge):
-            out[edge] = self.assign_exact(x[edge], y[edge])
+        self.raster  # build once, outside the threads
+        if len(x) < 2 * _CHUNK:
+            return self._assign_part(x, y)
+        bounds = np.linspace(0, len(x), _THREADS * 4 + 1).astype(int)
+        out = np.empty(len(x), dtype=np.int32)
+        with ThreadPoolExecutor(_THREADS) as pool:
+            parts = [(a, b, pool.submit(self._assign_part, x[a:b], y[a:b]))
+                     for a, b in zip(bounds[:-1], bounds[1:])]
+            for a, b, fut in parts:
+                out[a:b] = fut.result()
+        return out
+
+    def _assign_part(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        out = self.raster.assign(self.polygons, x, y)
+        # Points in cells marked only for safety (near a boundary, not crossed by it) can miss
+        # their grid among the candidates; the R-tree settles those few exactly.
+        unresolved = np.flatnonzero(out == _UNRESOLVED)
+        if len(unresolved):
+            out[unresolved] = self.assign_exact(x[unresolved], y[unresolved])
         return out
 
     @property
@@ -83,46 +97,108 @@ class GridIndex:
 
 
 class _Raster:
-    def __init__(self, x0, y0, dx, dy, labels):
-        self.x0, self.y0, self.dx, self.dy, self.labels = x0, y0, dx, dy, labels
+    """Cell labels: >= 0 a grid, -1 outside, <= -2 an edge cell whose candidates are
+    ``cand[start[k]:start[k+1]]`` with k = -2 - label."""
+
+    def __init__(self, x0, y0, dx, labels, cand, start):
+        self.x0, self.y0, self.dx = x0, y0, dx
+        self.labels, self.cand, self.start = labels, cand, start
         self.nrows, self.ncols = labels.shape
+
+    def assign(self, polygons, x, y) -> np.ndarray:
+        col = np.floor((x - self.x0) / self.dx)
+        row = np.floor((y - self.y0) / self.dx)
+        inside = (col >= 0) & (col < self.ncols) & (row >= 0) & (row < self.nrows)  # NaN is False
+        out = np.full(len(x), OUTSIDE, dtype=np.int32)
+        out[inside] = self.labels[row[inside].astype(np.int64), col[inside].astype(np.int64)]
+        edge = np.flatnonzero(out <= -2)
+        if len(edge):
+            out[edge] = self._resolve(polygons, x[edge], y[edge], -2 - out[edge])
+        return out
+
+    def _resolve(self, polygons, x, y, cell) -> np.ndarray:
+        """Test edge points against their cell's candidates, smallest grid first; -2 if none holds."""
+        result = np.full(len(x), _UNRESOLVED, dtype=np.int32)
+        first, count = self.start[cell], self.start[cell + 1] - self.start[cell]
+        todo = np.arange(len(x))
+        r = 0
+        while len(todo):
+            todo = todo[count[todo] > r]
+            if not len(todo):
+                break
+            grid = self.cand[first[todo] + r]
+            order = np.argsort(grid, kind="stable")
+            todo, grid = todo[order], grid[order]
+            cuts = np.flatnonzero(np.diff(grid)) + 1
+            hit = np.zeros(len(todo), bool)
+            for lo, hi in zip(np.concatenate([[0], cuts]), np.concatenate([cuts, [len(todo)]])):
+                pts = todo[lo:hi]
+                hit[lo:hi] = shapely.intersects_xy(polygons[grid[lo]], x[pts], y[pts])
+            result[todo[hit]] = grid[hit]
+            todo = todo[~hit]
+            r += 1
+        return result
 
 
 def _build_raster(index: GridIndex, cell_size: float | None) -> _Raster:
-    """Label every cell with its grid, -1 outside, or -2 where a boundary may pass.
+    """Label every cell with its grid, -1 outside, or its list of candidate grids.
 
-    Why it is exact: every cell that a grid boundary can touch is marked -2 (boundaries are
-    sampled at a third of a cell and the marks dilated by one cell, so a segment between two
-    samples cannot slip through unmarked). The remaining cells form regions that no boundary
-    crosses, so each region lies wholly inside one grid or wholly outside; testing one
-    representative point per region labels all of its cells.
+    Why it is exact: grid boundaries are sampled at a third of a cell (so consecutive samples
+    are in the same or adjacent cells) and every cell holding a sample, nudged by a tiny
+    epsilon both ways to absorb rounding, is an edge cell; where consecutive samples sit in
+    diagonal cells, both cells beside the shared corner are marked too. So every cell that a
+    boundary passes through is an edge cell, and it lists every grid whose boundary passes
+    through it. A point on the boundary of grid G therefore finds G among its candidates, and
+    since candidates are tested smallest first, the edge rule holds. A point strictly inside G
+    finds G among them too unless its cell was only marked for safety; then no candidate holds
+    it and the R-tree answers (``GridIndex._assign_part``). The other cells form
+    4-connected regions that no boundary crosses, so each region lies wholly inside one grid
+    or wholly outside; one representative point per region, tested exactly, labels them all.
     """
     minx, miny, maxx, maxy = shapely.total_bounds(index.polygons)
     if cell_size is None:
-        cell_size = max(0.00025, np.sqrt((maxx - minx) * (maxy - miny) / _MAX_CELLS))
-    dx = dy = float(cell_size)
-    x0, y0 = minx - dx, miny - dy
-    ncols = int(np.ceil((maxx - x0) / dx)) + 2
-    nrows = int(np.ceil((maxy - y0) / dy)) + 2
+        cell_size = max(_MIN_CELL_DEG, np.sqrt((maxx - minx) * (maxy - miny) / _MAX_CELLS))
+    dx = float(cell_size)
+    x0, y0 = minx - 2 * dx, miny - 2 * dx
+    ncols = int(np.ceil((maxx - x0) / dx)) + 3
+    nrows = int(np.ceil((maxy - y0) / dx)) + 3
 
-    edge = np.zeros((nrows, ncols), dtype=bool)
-    rings = shapely.segmentize(shapely.boundary(index.polygons), dx / 3)
-    coords = shapely.get_coordinates(rings)
-    cols = np.floor((coords[:, 0] - x0) / dx).astype(np.int64)
-    rows = np.floor((coords[:, 1] - y0) / dy).astype(np.int64)
-    edge[rows, cols] = True
-    edge = ndimage.binary_dilation(edge, structure=np.ones((3, 3), bool))
+    samples, owner = shapely.get_coordinates(
+        shapely.segmentize(shapely.boundary(index.polygons), dx / 3), return_index=True)
+    eps = dx * 1e-6
+    base_c = np.floor((samples[:, 0] - x0) / dx).astype(np.int64)
+    base_r = np.floor((samples[:, 1] - y0) / dx).astype(np.int64)
+    cells, owners = [base_r * ncols + base_c], [owner]
+    for ex, ey in ((-eps, -eps), (-eps, eps), (eps, -eps), (eps, eps)):
+        c = np.floor((samples[:, 0] + ex - x0) / dx).astype(np.int64)
+        r = np.floor((samples[:, 1] + ey - y0) / dx).astype(np.int64)
+        moved = np.flatnonzero((c != base_c) | (r != base_r))  # only samples within eps of a cell side
+        cells.append(r[moved] * ncols + c[moved])
+        owners.append(owner[moved])
+    # Diagonal steps between consecutive samples of one grid: mark both cells beside the corner.
+    diag = np.flatnonzero((owner[1:] == owner[:-1]) & (np.abs(np.diff(base_c)) == 1) & (np.abs(np.diff(base_r)) == 1))
+    cells += [base_r[diag] * ncols + base_c[diag + 1], base_r[diag + 1] * ncols + base_c[diag]]
+    owners += [owner[diag], owner[diag]]
+    n = len(index.polygons)
+    pairs = np.sort(np.concatenate(cells) * n + np.concatenate(owners))  # by cell, then grid
+    pairs = pairs[np.concatenate([[True], pairs[1:] != pairs[:-1]])]
+    pair_cell, cand = np.divmod(pairs, n)
+    first = np.flatnonzero(np.concatenate([[True], pair_cell[1:] != pair_cell[:-1]]))
+    edge_cells = pair_cell[first]
+    start = np.append(first, len(pairs)).astype(np.int64)
+    cand = cand.astype(np.int32)
 
-    regions, n_regions = ndimage.label(~edge)  # 4-connected regions free of boundaries
+    edge = np.zeros(nrows * ncols, dtype=bool)
+    edge[edge_cells] = True
+    regions, n_regions = ndimage.label(~edge.reshape(nrows, ncols))
     rep = np.zeros(n_regions + 1, dtype=np.int64)
     rep[regions.ravel()] = np.arange(regions.size)  # any cell of a region represents it
     rep_rows, rep_cols = np.divmod(rep[1:], ncols)
-    grid_of_region = index.assign_exact(x0 + (rep_cols + 0.5) * dx, y0 + (rep_rows + 0.5) * dy)
+    grid_of_region = index.assign_exact(x0 + (rep_cols + 0.5) * dx, y0 + (rep_rows + 0.5) * dx)
 
-    dtype = np.int16 if len(index.polygons) < np.iinfo(np.int16).max else np.int32
-    lut = np.concatenate([[_EDGE], grid_of_region]).astype(dtype)
-    labels = lut[regions]
-    return _Raster(x0, y0, dx, dy, labels)
+    labels = np.concatenate([[0], grid_of_region]).astype(np.int32)[regions]
+    labels.ravel()[edge_cells] = -2 - np.arange(len(edge_cells), dtype=np.int32)
+    return _Raster(x0, y0, dx, labels, cand, start)
 
 
 def assign_grids(grids, x, y, code_column: str = "code") -> np.ndarray:
