@@ -61,29 +61,34 @@ def compute_cube(atlas: Atlas, store: Store, events_dir: Path | None, checks_fil
     index = index or GridIndex(atlas.grids.geometry.to_numpy())
     cube = np.zeros((len(METRIC_KEYS), len(atlas.grid_codes), N_DAYS), dtype=np.int64)
     report = RebuildReport()
+    # All point sources go through one join call, so both cores work on all of them at once.
+    xs, ys, days, metric_of = [], [], [], []
     for key in POINT_METRICS:
         path = event_path(events_dir, key) if events_dir else None
         if path is None or not path.exists():
             continue
         x, y, day = read_event_arrays(path)
-        grid = index.assign(x, y)
-        report.points[key] = len(x)
-        report.outside[key], report.out_of_period[key] = _bin(cube[METRIC_KEYS.index(key)], grid, day)
-
+        xs.append(x), ys.append(y), days.append(day)
+        metric_of.append(np.full(len(x), METRIC_KEYS.index(key), dtype=np.int8))
     con = store.connect()
     try:
         records = pd.read_sql_query("SELECT metric, day, lon, lat FROM records", con)
     finally:
         con.close()
-    for key, group in records.groupby("metric"):
-        if key not in METRIC_KEYS:
-            continue
-        grid = index.assign(group["lon"].to_numpy(), group["lat"].to_numpy())
-        day = (pd.to_datetime(group["day"]).to_numpy().astype("datetime64[D]") - np.datetime64(PERIOD_START, "D")).astype(np.int64)
-        report.points[key] = report.points.get(key, 0) + len(group)
-        out, late = _bin(cube[METRIC_KEYS.index(key)], grid, day)
-        report.outside[key] = report.outside.get(key, 0) + out
-        report.out_of_period[key] = report.out_of_period.get(key, 0) + late
+    records = records[records["metric"].isin(METRIC_KEYS)]
+    if len(records):
+        xs.append(records["lon"].to_numpy(float)), ys.append(records["lat"].to_numpy(float))
+        days.append((pd.to_datetime(records["day"]).to_numpy().astype("datetime64[D]")
+                     - np.datetime64(PERIOD_START, "D")).astype(np.int64))
+        metric_of.append(pd.Index(METRIC_KEYS).get_indexer(records["metric"]).astype(np.int8))
+    if xs:
+        x, y, day, metric = (np.concatenate(a) for a in (xs, ys, days, metric_of))
+        grid = index.assign(x, y)
+        for m in np.unique(metric):
+            sel = metric == m
+            key = METRIC_KEYS[m]
+            report.points[key] = int(sel.sum())
+            report.outside[key], report.out_of_period[key] = _bin(cube[m], grid[sel], day[sel])
 
     checks = pd.DataFrame(columns=["checkpoint_code", "day", "checks"])
     if checks_file is not None and Path(checks_file).exists():
