@@ -40,7 +40,7 @@ def _cmd_rebuild(args, settings) -> int:
 
     demo = settings.demo_dir
     report = rebuild(Atlas.load(demo), Store(settings.store_path), demo / "events", demo / "checkpoint_checks.parquet",
-                     log=_say)
+                     log=_say, engine=args.engine, scheduler=args.scheduler)
     for line in report.lines():
         print("  " + line)
     return 0
@@ -72,6 +72,60 @@ def _cmd_bench(args, settings) -> int:
     return 0
 
 
+def _progress(message: str) -> None:
+    """Progress lines go to stderr, so stdout carries only the report."""
+    print(message, file=sys.stderr, flush=True)
+
+
+def _cmd_ingest(args, settings) -> int:
+    from .ingest import ingest_file
+
+    report = ingest_file(settings, args.file, metric=args.metric, crs=args.crs, encoding=args.encoding,
+                         mapping=args.map, layer=args.layer, log=_progress)
+    print("\n".join(report.lines()))
+    return 0
+
+
+def _cmd_grids_update(args, settings) -> int:
+    from .boundaries import update_grids
+
+    report = update_grids(settings, args.file, area=args.area, crs=args.crs, encoding=args.encoding,
+                          layer=args.layer, dry_run=args.dry_run, log=_progress)
+    print("\n".join(report.lines()))
+    return 0
+
+
+def _cmd_export(args, settings) -> int:
+    from .errors import BadParameter
+    from .export import batch_export, export_file, format_from_path, parse_options
+    from .service import AtlasService
+
+    params = {"metric": args.metric, "from": args.date_from, "to": args.date_to, "paper": args.paper,
+              "orientation": args.orientation, "dpi": args.dpi, "level": args.show, "method": args.method,
+              "k": args.k, "lang": args.lang}
+    service = AtlasService(settings)
+    if args.area:
+        if not args.output:
+            raise BadParameter("give the file to write with -o FILE")
+        options = parse_options(args.area, format_from_path(args.output, args.format), params)
+        path = export_file(service, options, args.output)
+        print(f"wrote {path} ({path.stat().st_size:,} bytes)")
+        return 0
+    if not (args.level and args.out):
+        raise BadParameter("give --area CODE -o FILE for one map, or --level LEVEL [--within CODE] --out DIR/ for a batch")
+    template = parse_options(args.within, (args.format or "png"), params)
+    paths = batch_export(service, args.level, args.within, args.out, template, workers=args.workers)
+    print(f"wrote {len(paths)} files to {args.out}")
+    return 0
+
+
+def _add_engine_args(p: argparse.ArgumentParser) -> None:
+    """--engine and --scheduler, shared by every command that joins many points."""
+    p.add_argument("--engine", choices=("local", "dask"), default="local",
+                   help="where the join runs: both cores here, or a Dask cluster")
+    p.add_argument("--scheduler", help="Dask scheduler address (tcp://HOST:PORT); default: a LocalCluster")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every command (also used by the docs and tests)."""
     parser = argparse.ArgumentParser(prog="python -m geo", description="Grid Atlas command line")
@@ -84,6 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_demo)
 
     p = sub.add_parser("rebuild", help="recompute all counts from the demo files and imported records")
+    _add_engine_args(p)
     p.set_defaults(func=_cmd_rebuild)
 
     p = sub.add_parser("join", help="give each point the code of the grid that contains it")
@@ -103,6 +158,51 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=2020)
     p.add_argument("--no-sjoin", action="store_true", help="skip the geopandas.sjoin reference")
     p.set_defaults(func=_cmd_bench)
+
+    p = sub.add_parser("ingest", help="import records (CSV, XLSX, GeoJSON, GeoPackage, zipped Shapefile)")
+    p.add_argument("file")
+    p.add_argument("--metric", help="metric of rows without a metric column/cell, e.g. visits or 走访排查")
+    p.add_argument("--crs", help="CRS of the coordinates: wgs84 (default for tables), EPSG:4490, EPSG:4549, gcj02, bd09")
+    p.add_argument("--encoding", help="text encoding of a CSV or Shapefile (default: detected; e.g. gbk)")
+    p.add_argument("--layer", help="GeoPackage layer, XLSX sheet or shapefile inside the zip")
+    p.add_argument("--map", action="append", metavar="COLUMN=FIELD",
+                   help="use COLUMN as FIELD (id, date, lon, lat, metric), e.g. --map 走访日期=date; repeatable")
+    p.set_defaults(func=_cmd_ingest)
+
+    p = sub.add_parser("grids", help="grid polygons: `grids update FILE` replaces one town's or district's grids")
+    grids_sub = p.add_subparsers(dest="grids_command", required=True)
+    p = grids_sub.add_parser("update", help="check and replace the grid polygons of one town or district")
+    p.add_argument("file", help="GeoJSON, GeoPackage or zipped Shapefile of grid polygons with a code column")
+    p.add_argument("--area", help="the town (9 digits) or district (6) being re-zoned (default: from the codes)")
+    p.add_argument("--crs", help="CRS of the file when it declares none")
+    p.add_argument("--encoding", help="text encoding of a Shapefile's attributes")
+    p.add_argument("--layer", help="GeoPackage layer or shapefile inside the zip")
+    p.add_argument("--dry-run", action="store_true", help="check only; change nothing")
+    p.set_defaults(func=_cmd_grids_update)
+
+    p = sub.add_parser("export", help="print-ready map of one area (-o FILE), or one per area of a level (--out DIR)")
+    p.add_argument("--area", help="the area to map (code), written to -o FILE")
+    p.add_argument("-o", "--output", help="file to write; its suffix gives the format unless --format is given")
+    p.add_argument("--level", choices=["district", "town", "village", "grid"], help="batch: one map per area of this level")
+    p.add_argument("--within", default="330200", help="batch: only the areas inside this one (default: the city)")
+    p.add_argument("--out", help="batch: folder for the files (<code>_<name>_<metric>.<format>)")
+    p.add_argument("--format", choices=["png", "pdf", "svg"], help="file format (default: from -o, png for a batch)")
+    p.add_argument("--metric", default="visits", help="metric key (default: visits)")
+    p.add_argument("--from", dest="date_from", help="first day, YYYY-MM-DD (default: start of the data)")
+    p.add_argument("--to", dest="date_to", help="last day, YYYY-MM-DD (default: end of the data)")
+    p.add_argument("--paper", default="a4", help="a4 or a3")
+    p.add_argument("--orientation", default="auto", help="portrait, landscape or auto (the larger map)")
+    p.add_argument("--dpi", default="150", help="PNG resolution: 150 or 300")
+    p.add_argument("--show", help="colour the areas of this level (default: the children, as on the map)")
+    p.add_argument("--method", default="quantiles", help="classes: quantiles or natural_breaks")
+    p.add_argument("--k", default="5", help="number of classes, 3 to 7")
+    p.add_argument("--lang", default="zh", help="zh (default) or en")
+    p.add_argument("--workers", type=int, default=None, help="batch: processes (default: up to 2)")
+    p.set_defaults(func=_cmd_export)
+
+    from .cli_users import register as register_user_commands
+
+    register_user_commands(sub)  # users add/list/passwd/remove/ensure-demo-admin, audit
     return parser
 
 
@@ -114,9 +214,14 @@ def main(argv=None) -> int:
         args.scale = settings.demo_scale
     if getattr(args, "seed", None) is None and args.command == "demo":
         args.seed = settings.demo_seed
+    from .cli_users import audit_command
+
     try:
-        return args.func(args, settings)
+        code = args.func(args, settings)
+        audit_command(args, settings, "ok")  # imports, boundary updates and exports
+        return code
     except GridAtlasError as err:
+        audit_command(args, settings, f"failed: {type(err).__name__}")
         print(f"error: {err}", file=sys.stderr)
         return err.exit_code
     except KeyboardInterrupt:

@@ -19,9 +19,10 @@ import pandas as pd
 
 from .areas import Atlas
 from .counts import METRIC_KEYS
+from .errors import BadParameter
 from .eventfiles import event_path, read_event_arrays
-from .join import GridIndex
 from .metrics import N_DAYS, PERIOD_START, POINT_METRICS
+from .online import ONLINE_FILE, read_online, write_online
 from .store import Store
 
 
@@ -54,11 +55,26 @@ def _bin(cube_m: np.ndarray, grid: np.ndarray, day: np.ndarray) -> tuple[int, in
     return int((~in_grid).sum()), int((in_grid & ~in_period).sum())
 
 
+def make_assigner(atlas: Atlas, engine: str = "local", scheduler: str | None = None):
+    """The join function of an engine: ``local`` (both cores here) or ``dask`` (a cluster)."""
+    if engine == "local":
+        return atlas.grid_index.assign
+    if engine == "dask":
+        from .dask_engine import assign_dask
+
+        polygons = atlas.grids.geometry.to_numpy()
+        return lambda x, y: assign_dask(polygons, x, y, scheduler=scheduler)
+    raise BadParameter(f"unknown engine {engine!r}; allowed: local, dask")
+
+
 def compute_cube(atlas: Atlas, store: Store, events_dir: Path | None, checks_file: Path | None,
-                 index: GridIndex | None = None) -> tuple[np.ndarray, pd.DataFrame, RebuildReport]:
-    """Join every source point to its grid and return (cube [metric, grid, day], checks, report)."""
+                 assign=None) -> tuple[np.ndarray, pd.DataFrame, RebuildReport]:
+    """Join every source point to its grid and return (cube [metric, grid, day], checks, report).
+
+    ``assign(x, y) -> grid index`` is the join (see :func:`make_assigner`); local by default.
+    """
     t0 = time.perf_counter()
-    index = index or GridIndex(atlas.grids.geometry.to_numpy())
+    assign = assign or make_assigner(atlas)
     cube = np.zeros((len(METRIC_KEYS), len(atlas.grid_codes), N_DAYS), dtype=np.int64)
     report = RebuildReport()
     # All point sources go through one join call, so both cores work on all of them at once.
@@ -83,7 +99,7 @@ def compute_cube(atlas: Atlas, store: Store, events_dir: Path | None, checks_fil
         metric_of.append(pd.Index(METRIC_KEYS).get_indexer(records["metric"]).astype(np.int8))
     if xs:
         x, y, day, metric = (np.concatenate(a) for a in (xs, ys, days, metric_of))
-        grid = index.assign(x, y)
+        grid = assign(x, y)
         for m in np.unique(metric):
             sel = metric == m
             key = METRIC_KEYS[m]
@@ -128,10 +144,20 @@ def write_cube(con, atlas: Atlas, cube: np.ndarray, checks: pd.DataFrame, log=No
     return len(m)
 
 
-def rebuild(atlas: Atlas, store: Store, events_dir: Path | None, checks_file: Path | None, *, log=print) -> RebuildReport:
-    """Recompute all counts from the sources and swap them in atomically."""
+def rebuild(atlas: Atlas, store: Store, events_dir: Path | None, checks_file: Path | None, *, log=print,
+            online_file: Path | None = None) -> RebuildReport:
+    """Recompute all counts from the sources and swap them in atomically.
+
+    The grid workers' daily online figures (``online_file``, by default the demo's file next to
+    ``events_dir``) are loaded in the same transaction; without such a file the stored ones stay.
+    """
     cube, checks, report = compute_cube(atlas, store, events_dir, checks_file)
+    if online_file is None and events_dir is not None:
+        online_file = Path(events_dir).parent / ONLINE_FILE
+    online = read_online(online_file)
     with store.transaction() as con:
         n = write_cube(con, atlas, cube, checks, log=log)
+        if online is not None:
+            write_online(con, online)
     log(f"counts: {n:,} rows (grid × metric × day) in {report.seconds:.1f} s")
     return report
