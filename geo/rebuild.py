@@ -145,13 +145,13 @@ def write_cube(con, atlas: Atlas, cube: np.ndarray, checks: pd.DataFrame, log=No
 
 
 def rebuild(atlas: Atlas, store: Store, events_dir: Path | None, checks_file: Path | None, *, log=print,
-            online_file: Path | None = None) -> RebuildReport:
-    """Recompute all counts from the sources and swap them in atomically.
+            online_file: Path | None = None, engine: str = "local", scheduler: str | None = None) -> RebuildReport:
+    """Recompute all counts from the sources and swap them in atomically (the join on ``engine``).
 
     The grid workers' daily online figures (``online_file``, by default the demo's file next to
     ``events_dir``) are loaded in the same transaction; without such a file the stored ones stay.
     """
-    cube, checks, report = compute_cube(atlas, store, events_dir, checks_file)
+    cube, checks, report = compute_cube(atlas, store, events_dir, checks_file, make_assigner(atlas, engine, scheduler))
     if online_file is None and events_dir is not None:
         online_file = Path(events_dir).parent / ONLINE_FILE
     online = read_online(online_file)
