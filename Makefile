@@ -26,6 +26,8 @@ demo: $(BIN)/.installed
 	$(BIN)/python -m geo demo
 
 run: $(BIN)/.installed web/assets/node_modules/.installed $(DATA)/demo/manifest.json
+	@# No default password: the first run creates an admin and prints its one-time password.
+	@$(BIN)/python -m geo users ensure-demo-admin
 	@echo "Grid Atlas: http://$(HOST):$(PORT)/"
 	$(BIN)/waitress-serve --host $(HOST) --port $(PORT) --threads 8 --call web:create_app
 

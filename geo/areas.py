@@ -61,6 +61,14 @@ class Atlas:
         return self.grids["code"].to_numpy(dtype=str)
 
     @cached_property
+    def grid_index(self):
+        """The point-in-grid :class:`~geo.join.GridIndex` over :attr:`grids`, built once per atlas
+        (its raster takes seconds; every import and rebuild of this atlas shares it)."""
+        from .join import GridIndex
+
+        return GridIndex(self.grids.geometry.to_numpy())
+
+    @cached_property
     def city_outline(self):
         """The whole city as one (multi)polygon."""
         return shapely.union_all(self.layers["district"].geometry.to_numpy())
@@ -128,5 +136,6 @@ class Atlas:
             hits = idx[names.str.contains(text, regex=False)]
             rank = (hits["name"] != text).astype(int) + (~hits["name"].str.startswith(text)).astype(int)
         order = pd.DataFrame({"rank": rank, "lvl": hits["level"].map(LEVELS.index), "code": hits["code"]})
+        order.index.name = None  # the index is also named "code": sorting by it would be ambiguous
         hits = hits.loc[order.sort_values(["rank", "lvl", "code"]).index]
         return hits.head(limit).reset_index(drop=True)

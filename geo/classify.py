@@ -60,7 +60,7 @@ class Classes:
         out, lo = [], self.lower
         for i, hi in enumerate(self.bounds):
             start = lo if i == 0 else _next_after(self.bounds[i - 1])
-            out.append(f"{_fmt(start)} – {_fmt(hi)}")
+            out.append(_fmt(hi) if start == hi else f"{_fmt(start)} – {_fmt(hi)}")
         return out
 
     def to_dict(self) -> dict:
@@ -111,6 +111,11 @@ def classify(values, method: str = DEFAULT_METHOD, k: int = DEFAULT_K) -> Classe
         bins = mapclassify.Quantiles(values, k=k).bins
     else:
         bins = _fisher_jenks(values, k)
-    bins = np.unique(np.asarray(bins, dtype=float))
+    bins = np.asarray(bins, dtype=float)
+    if np.all(values == np.floor(values)):
+        # Counts are whole numbers: v <= 2.8 means v <= 2, so whole limits classify the same
+        # values and print without overlaps ("0 – 2", "3 – 5").
+        bins = np.floor(bins)
+    bins = np.unique(bins)
     palette = PALETTES[max(3, len(bins))][: len(bins)] if len(bins) >= 3 else PALETTES[3][-len(bins):]
     return Classes(method, float(values.min()), tuple(float(b) for b in bins), tuple(palette))

@@ -102,7 +102,7 @@ def _cmd_export(args, settings) -> int:
 
     params = {"metric": args.metric, "from": args.date_from, "to": args.date_to, "paper": args.paper,
               "orientation": args.orientation, "dpi": args.dpi, "level": args.show, "method": args.method,
-              "k": args.k, "lang": args.lang}
+              "k": args.k, "lang": args.lang, "suppress": "1" if args.suppress else "0"}
     service = AtlasService(settings)
     if args.area:
         if not args.output:
@@ -198,6 +198,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--k", default="5", help="number of classes, 3 to 7")
     p.add_argument("--lang", default="zh", help="zh (default) or en")
     p.add_argument("--workers", type=int, default=None, help="batch: processes (default: up to 2)")
+    p.add_argument("--suppress", action="store_true",
+                   help="print counts from 1 to small_count_threshold as <5 (and hide a sibling where needed)")
     p.set_defaults(func=_cmd_export)
 
     from .cli_users import register as register_user_commands

@@ -1,7 +1,8 @@
 """``python -m geo demo``: build the demo city inside the real district outlines.
 
 Writes ``areas.gpkg`` (layers district, town, village, grid, checkpoint), one GeoParquet
-event file per point metric under ``events/``, and ``checkpoint_checks.parquet``. Everything
+event file per point metric under ``events/``, ``checkpoint_checks.parquet`` and the grid
+workers' daily online figures per district (``worker_online.parquet``). Everything
 is deterministic for a seed; ``scale`` multiplies the events only.
 """
 
@@ -15,9 +16,11 @@ from pathlib import Path
 import geopandas as gpd
 
 from .areas import AREA_LAYERS, areas_file
+from .online import ONLINE_FILE
 from .synth.areas import synthesise_areas
 from .synth.checkpoints import synthesise_checkpoints, synthesise_checks
 from .synth.events import synthesise_events
+from .synth.online import synthesise_online
 
 
 def build_demo(out_dir: Path, districts_file: Path, *, scale: float = 0.1, seed: int = 2020, log=print) -> dict:
@@ -38,6 +41,7 @@ def build_demo(out_dir: Path, districts_file: Path, *, scale: float = 0.1, seed:
     log(f"checkpoints: {len(checkpoints)} ({time.perf_counter() - t0:.1f} s)")
     checks = synthesise_checks(checkpoints, scale, seed)
     checks.to_parquet(tmp / "checkpoint_checks.parquet", index=False)
+    synthesise_online(areas["grid"], seed).to_parquet(tmp / ONLINE_FILE, index=False)
     counts = synthesise_events(areas["grid"], tmp / "events", scale, seed)
     counts["checkpoint_checks"] = int(checks["checks"].sum())
     log(f"events: {sum(counts.values()):,} ({time.perf_counter() - t0:.1f} s)")

@@ -29,6 +29,14 @@ class AreaNotFound(GridAtlasError, LookupError):
     exit_code = 3
 
 
+class Forbidden(GridAtlasError, PermissionError):
+    """The user may not see or do this: an area outside their jurisdiction, or an action their
+    role does not allow. The message names the user's scope, never the requested area's data."""
+
+    http_status = 403
+    exit_code = 6
+
+
 class InputFileError(GridAtlasError):
     """A data file cannot be read as asked. The message names the file, the row and the reason."""
 

@@ -97,6 +97,9 @@ class PointsResult:
     crs: CrsSpec | None = None
     crs_assumed: bool = False
     encoding: str | None = None
+    # The attribute columns exactly as read, before any conversion: reports of rejected rows
+    # show the user's own values (e.g. "abc" in a longitude cell), not the NaN they became.
+    source_table: pd.DataFrame | None = field(default=None, repr=False)
 
     @property
     def valid(self) -> pd.Series:
@@ -109,7 +112,7 @@ class PointsResult:
 # --------------------------------------------------------------------------------------------
 
 
-def read_areas(path, *, crs=None, encoding=None, layer=None) -> geopandas.GeoDataFrame:
+def read_areas(path, *, crs=None, encoding=None, layer=None, repair=True) -> geopandas.GeoDataFrame:
     """Read area polygons from a GeoJSON, GeoPackage or (zipped) Shapefile, in EPSG:4326.
 
     ``crs`` (text for :func:`geo.crs.parse_crs`) is the source CRS when the file declares none;
@@ -121,6 +124,9 @@ def read_areas(path, *, crs=None, encoding=None, layer=None) -> geopandas.GeoDat
     repaired with ``shapely.make_valid``; each repair is listed in ``frame.attrs["repairs"]``
     (dicts with ``feature``, ``reason`` and ``area_change``), and a repair that changes the
     area by more than 1 % is refused. ``frame.attrs["source_crs"]`` names the source CRS.
+    With ``repair=False`` invalid polygons are kept as they are and listed in
+    ``frame.attrs["invalid"]`` (dicts with ``feature`` and ``reason``), for callers that must
+    refuse them rather than repair them (grid boundary updates).
     """
     path = _existing_file(path)
     kind = _file_kind(path)
@@ -140,7 +146,15 @@ def read_areas(path, *, crs=None, encoding=None, layer=None) -> geopandas.GeoDat
         _check_not_degrees(path, shapely.get_coordinates(geoms), spec)
     out = geometry_to_wgs84(gdf.set_crs(None, allow_override=True), spec)
     _check_converted(path, np.asarray(out.geometry.values, dtype=object), labels, spec)
-    out, repairs = _repair_polygons(path, out, labels)
+    if repair:
+        out, repairs = _repair_polygons(path, out, labels)
+    else:
+        repairs = []
+        geoms = np.asarray(out.geometry.values, dtype=object)
+        out.attrs["invalid"] = [
+            {"feature": labels[i], "reason": shapely.is_valid_reason(geoms[i])}
+            for i in np.flatnonzero(~shapely.is_valid(geoms))
+        ]
     out.attrs["repairs"] = repairs
     out.attrs["source_crs"] = spec.name
     out.attrs["crs_assumed"] = assumed
@@ -725,7 +739,7 @@ def _build_points(
     lon, lat = _place(path, x, y, spec, assumed, region, swap_hint, reasons)
     frame = _assemble_frame(table, replaced, x, y, lon, lat)
     problems = [Problem(row, "; ".join(r)) for row, r in sorted(reasons.items())]
-    return PointsResult(frame, problems, spec, assumed, encoding)
+    return PointsResult(frame, problems, spec, assumed, encoding, table.reset_index(drop=True))
 
 
 def _coordinate_values(raw: pd.Series, label: str, reasons: dict, skip: dict) -> np.ndarray:
@@ -877,12 +891,17 @@ def _read_csv(path: Path, encoding) -> tuple[pd.DataFrame, str]:
     if not text.strip():
         raise InputFileError(path, "is empty")
     sep = _guess_separator(text)
+    options = {"sep": sep, "dtype": str, "keep_default_na": False, "na_values": [""]}
     try:
-        table = pd.read_csv(
-            io.StringIO(text), sep=sep, dtype=str, keep_default_na=False, na_values=[""]
-        )
-    except (pd.errors.ParserError, pd.errors.EmptyDataError) as err:
-        raise InputFileError(path, f"is not a well-formed CSV: {err}") from None
+        # pyarrow's parser is about ten times faster on a million-row export. Whatever it
+        # refuses (ragged rows...) goes to pandas' C parser, whose result and messages are the
+        # reference; both give the same frame for every well-formed file.
+        table = pd.read_csv(io.BytesIO(text.encode("utf-8")), engine="pyarrow", **options)
+    except Exception:  # noqa: BLE001 - any refusal just means "use the reference parser"
+        try:
+            table = pd.read_csv(io.StringIO(text), **options)
+        except (pd.errors.ParserError, pd.errors.EmptyDataError) as err:
+            raise InputFileError(path, f"is not a well-formed CSV: {err}") from None
     table.columns = [str(c).strip() for c in table.columns]
     return table, used
 

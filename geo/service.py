@@ -8,13 +8,13 @@ import shows up everywhere without a restart.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import threading
-from functools import cached_property
 
 import pandas as pd
 
 from . import counts as _counts
-from .areas import Atlas
+from .areas import Atlas, areas_file
 from .metrics import METRICS, PERIOD_END, PERIOD_START, get_metric
 from .settings import Settings
 from .store import Store
@@ -28,18 +28,30 @@ class AtlasService:
         self.store = Store(settings.store_path)
         self._lock = threading.Lock()
         self._cube: _counts.CountCube | None = None
+        self._cube_atlas: Atlas | None = None
+        self._atlas_lock = threading.Lock()
+        self._atlas: Atlas | None = None
+        self._atlas_stamp = None
 
-    @cached_property
+    @property
     def atlas(self) -> Atlas:
-        """The areas and checkpoints (loaded on first use)."""
-        return Atlas.load(self.settings.demo_dir)
+        """The areas and checkpoints, loaded on first use and again whenever areas.gpkg is
+        replaced (a grid boundary update swaps the file), so re-zoned grids show without restart."""
+        stamp = _file_stamp(areas_file(self.settings.demo_dir))
+        with self._atlas_lock:
+            if self._atlas is None or stamp != self._atlas_stamp:
+                self._atlas = Atlas.load(self.settings.demo_dir)
+                self._atlas_stamp = stamp
+            return self._atlas
 
     def cube(self) -> _counts.CountCube:
         """The counts, reloaded when another process (or this one) committed a change."""
         version = self.store.version()
         with self._lock:
-            if self._cube is None or self._cube.version != version:
-                self._cube = _counts.CountCube.load(self.store, self.atlas)
+            atlas = self.atlas
+            if self._cube is None or self._cube.version != version or self._cube_atlas is not atlas:
+                self._cube = _counts.CountCube.load(self.store, atlas)
+                self._cube_atlas = atlas
             return self._cube
 
     def child_values(self, code: str, metric: str, start: dt.date | None = None, end: dt.date | None = None) -> pd.DataFrame:
@@ -69,6 +81,15 @@ class AtlasService:
             "totals": self.summary("330200"),
             "period": [PERIOD_START.isoformat(), PERIOD_END.isoformat()],
         }
+
+
+def _file_stamp(path) -> tuple | None:
+    """What changes when a file is replaced or rewritten (None if it is missing)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_ino, st.st_mtime_ns, st.st_size
 
 
 def default_period() -> tuple[dt.date, dt.date]:

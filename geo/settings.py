@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -30,7 +31,8 @@ class Settings(BaseSettings):
     # Off by default: the base map is the city's own outlines.
     tile_url: str = ""
     # Coordinate system of those tiles: "wgs84" (OSM-style, default) or "gcj02" (Amap-style).
-    tile_crs: str = "wgs84"
+    # (checked at start-up: a typo fails there, not as a 400 on every page).
+    tile_crs: Literal["wgs84", "gcj02"] = "wgs84"
     tile_attribution: str = ""
     # Scale of the demo events built by `make run` (1 = the seed's totals).
     demo_scale: float = 0.1
@@ -40,8 +42,21 @@ class Settings(BaseSettings):
     wall_tour_seconds: int = 20
     # Largest accepted upload in bytes.
     max_upload_bytes: int = 200 * 1024 * 1024
+    # Largest total size the entries of an uploaded zip (zipped Shapefile, XLSX) may inflate
+    # to; more is treated as a zip bomb and the whole upload is refused.
+    max_unzipped_bytes: int = 1024 * 1024 * 1024
     # Counts from 1 up to this value are printed as "<N" in exports when suppression is on.
     small_count_threshold: int = 5
+    # Source line printed on exported maps; empty means the demo data's own description.
+    export_source: str = ""
+    # Access control (issue 7). Send the session cookie over HTTPS only: set true in
+    # production behind TLS (the demo on http://127.0.0.1 needs false).
+    session_cookie_secure: bool = False
+    # A signed-in session ends after this many hours, however active.
+    session_hours: int = 8
+    # Failed logins allowed per user name and per client address in login_window_minutes.
+    login_attempts: int = 5
+    login_window_minutes: int = 15
 
     @cached_property
     def data_path(self) -> Path:

@@ -15,7 +15,6 @@ from pathlib import Path
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-INSERT OR IGNORE INTO meta VALUES ('version', '0');
 CREATE TABLE IF NOT EXISTS counts (
     metric TEXT NOT NULL, grid_code TEXT NOT NULL, day TEXT NOT NULL, value INTEGER NOT NULL,
     PRIMARY KEY (metric, grid_code, day)
@@ -29,6 +28,23 @@ CREATE TABLE IF NOT EXISTS records (
     lon REAL NOT NULL, lat REAL NOT NULL, grid_code TEXT, source TEXT, imported_at TEXT,
     PRIMARY KEY (metric, record_id)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS worker_online (
+    district_code TEXT NOT NULL, day TEXT NOT NULL, online INTEGER NOT NULL, total INTEGER NOT NULL,
+    PRIMARY KEY (district_code, day)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS imports (
+    import_id TEXT PRIMARY KEY, kind TEXT NOT NULL, source TEXT, imported_at TEXT NOT NULL,
+    report TEXT NOT NULL, rejects_path TEXT
+);
+CREATE TABLE IF NOT EXISTS users (
+    name TEXT PRIMARY KEY, role TEXT NOT NULL, area TEXT NOT NULL, password_hash TEXT NOT NULL,
+    must_change INTEGER NOT NULL DEFAULT 0, created_at TEXT NOT NULL, password_changed_at TEXT NOT NULL,
+    last_login_at TEXT
+);
+CREATE TABLE IF NOT EXISTS audit_log (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, user TEXT NOT NULL, action TEXT NOT NULL,
+    target TEXT NOT NULL, outcome TEXT NOT NULL, detail TEXT NOT NULL, client TEXT
+);
 """
 
 
@@ -45,20 +61,27 @@ class Store:
         con.execute("PRAGMA journal_mode=WAL")
         con.execute("PRAGMA synchronous=NORMAL")
         con.executescript(SCHEMA)
+        # Insert only when missing: an INSERT takes the write lock even when it inserts nothing,
+        # and opening a connection must not wait for a long import or rebuild to commit.
+        if con.execute("SELECT 1 FROM meta WHERE key = 'version'").fetchone() is None:
+            con.execute("INSERT OR IGNORE INTO meta VALUES ('version', '0')")
         return con
 
     @contextmanager
-    def transaction(self):
+    def transaction(self, bump_version: bool = True):
         """Yield a connection inside BEGIN IMMEDIATE … COMMIT; roll back on any error.
 
         The version is bumped inside the same transaction, so a reader sees either the old
-        data with the old version or the new data with the new one.
+        data with the old version or the new data with the new one. Writes that change no
+        count (users, the audit log) pass ``bump_version=False``: they must not make every
+        reader reload its counts.
         """
         con = self.connect()
         try:
             con.execute("BEGIN IMMEDIATE")
             yield con
-            con.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'version'")
+            if bump_version:
+                con.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'version'")
             con.execute("COMMIT")
         except BaseException:
             if con.in_transaction:

@@ -16,7 +16,11 @@ from geo.settings import get_settings
 
 
 def create_app(test_config: dict | None = None) -> Flask:
-    """Build the Flask application. ``test_config`` may hold ``settings`` overrides and Flask keys."""
+    """Build the Flask application. ``test_config`` may hold ``settings`` overrides and Flask keys.
+
+    With ``TESTING=True`` (only ever from ``test_config``) requests run as ``TEST_USER``, an
+    admin by default; see web/auth.py.
+    """
     test_config = dict(test_config or {})
     settings = get_settings(**test_config.pop("SETTINGS", {}))
     app = Flask(__name__)
@@ -28,11 +32,35 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.config.update(test_config)
     app.extensions["gridatlas"] = AtlasService(settings)
 
-    from . import errors, views
+    from . import auth, caching, errors, export, i18n, offline_assets, security, time_api, upload, views, wall
 
+    auth.init_app(app)  # first: its guard runs before every other request hook and view
+    security.init_app(app)
+    i18n.init_app(app)
+    caching.init_app(app)
+    _compress(app)
+    offline_assets.register_vendor_static(app)
     errors.register(app)
     views.register(app)
+    app.register_blueprint(export.bp)
+    app.register_blueprint(wall.bp)
+    app.register_blueprint(upload.bp)
+    app.register_blueprint(time_api.bp)
     return app
+
+
+def _compress(app: Flask) -> None:
+    """Compress HTML, JSON, GeoJSON, scripts and styles (brotli/gzip, as the browser accepts)."""
+    from flask_compress import Compress
+
+    app.config.setdefault("COMPRESS_MIMETYPES", [
+        "text/html", "text/css", "text/javascript", "application/javascript", "application/json",
+        "application/geo+json", "image/svg+xml",
+    ])
+    # Big GeoJSON answers: a quick level keeps the time small and still gives about 8:1.
+    app.config.setdefault("COMPRESS_LEVEL", 5)
+    app.config.setdefault("COMPRESS_BR_LEVEL", 4)
+    Compress(app)
 
 
 def service() -> AtlasService:

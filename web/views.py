@@ -1,19 +1,11 @@
-"""Pages and JSON endpoints. Placeholder status page until the map lands."""
+"""Routes of the web app: the pages (``map_views``) and the JSON endpoints (``api``)."""
 
 from __future__ import annotations
 
-from flask import jsonify, render_template
-
-from . import service
+from . import api, map_views
 
 
 def register(app) -> None:
-    """Add the routes to ``app``."""
-
-    @app.get("/")
-    def index():
-        return render_template("status.html", status=service().status())
-
-    @app.get("/api/status")
-    def api_status():
-        return jsonify(service().status())
+    """Add the pages and the JSON endpoints to ``app``."""
+    app.register_blueprint(map_views.bp)
+    app.register_blueprint(api.bp)

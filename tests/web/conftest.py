@@ -107,3 +107,57 @@ def live_server():
     for server in servers:
         server.shutdown()
         server.server_close()
+
+
+# --- signed-in users (issue 7) ------------------------------------------------------------------
+#
+# An app built with TESTING=True serves every request as an admin (``TEST_USER``), so tests that
+# are not about access control need nothing. ``app.test_client(user={"role": "town", "area":
+# "330212101"})`` sends requests as another user, ``user=None`` as nobody. Tests of the real
+# sign-in use ``secure_settings`` (a copy of the demo data with one stored user per role) and
+# ``login(client, name)``, which signs in through the form with its CSRF token.
+
+USER_PASSWORD = "a long test password"
+ROLE_USERS = {
+    "admin": ("root", "admin", None),
+    "city": ("centre", "city", None),
+    "district": ("yinzhou", "district", "330212"),
+    "town": ("yunlong", "town", "330212101"),
+}
+
+
+@pytest.fixture(scope="session")
+def secure_settings(demo_settings, tmp_path_factory):
+    """Settings on a copy of the demo data (so audit entries and users stay apart) with one
+    user per role in ``ROLE_USERS``, all with the password ``USER_PASSWORD``."""
+    import shutil
+
+    from geo.settings import get_settings
+    from geo.store import Store
+    from geo.users import add_user
+
+    data_dir = tmp_path_factory.mktemp("secure") / "data"
+    shutil.copytree(demo_settings.data_path, data_dir)
+    settings = get_settings(data_dir=data_dir, secret_key="test-secret")
+    for name, role, area in ROLE_USERS.values():
+        add_user(Store(settings.store_path), name, role, area, USER_PASSWORD)
+    return settings
+
+
+def csrf_token_of(html: str) -> str:
+    """The CSRF token of the first form (or the meta tag) of a page."""
+    import re
+
+    match = re.search(r'name="csrf_token" value="([^"]+)"', html) or re.search(
+        r'<meta name="csrf-token" content="([^"]+)"', html)
+    assert match, "the page has no CSRF token"
+    return match.group(1)
+
+
+def login(client, name: str, password: str = USER_PASSWORD, next_url: str | None = None):
+    """Sign in through the form (GET /login for the token, then POST); returns the POST response."""
+    page = client.get("/login").get_data(as_text=True)
+    data = {"username": name, "password": password, "csrf_token": csrf_token_of(page)}
+    if next_url is not None:
+        data["next"] = next_url
+    return client.post("/login", data=data)

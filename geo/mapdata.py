@@ -1,0 +1,542 @@
+"""What a map shows, as plain data: GeoJSON FeatureCollections of areas with values and class
+colours, area outlines, checkpoint heat weights, area summaries and search results.
+
+The web map, the command-centre wall and scripts (QGIS) read the same collections, so a colour
+means the same value everywhere (classes come from :mod:`geo.classify`).
+
+Geometry is served simplified per zoom level (see :data:`ZOOM_DETAIL`): each level's polygons
+are simplified together as a coverage (``shapely.coverage_simplify``), so neighbours keep
+sharing their edges and no gaps open between them, and coordinates are rounded to a fraction
+of a pixel. Without a zoom the full geometry is returned (for QGIS and scripts).
+
+Privacy (DESIGN.md): only counts per area and weights at checkpoint locations leave this
+module; household points never do.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import threading
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import shapely
+
+from .areas import Atlas
+from .chinacrs import wgs84_to_gcj02
+from .classify import DEFAULT_K, DEFAULT_METHOD, METHODS, Classes, classify
+from .counts import roll_up
+from .errors import BadParameter
+from .hierarchy import CITY_CODE, LEVELS, child_level
+from .metrics import METRICS, PERIOD_END, PERIOD_START, Metric, check_period, get_metric
+from .store import Store
+
+CRS_CHOICES = ("wgs84", "gcj02")
+
+
+@dataclass(frozen=True)
+class ZoomDetail:
+    """How much detail a zoom bucket keeps: simplification tolerance and decimals, in degrees."""
+
+    tolerance: float
+    decimals: int
+
+
+# Map zoom z is served by the smallest bucket >= z. A bucket's tolerance is about half a screen
+# pixel at its zoom (at Ningbo's latitude one pixel is 135,700 / 2**z metres) and its rounding
+# about a quarter pixel, so the simplification cannot be seen. Zooms above 14 get full detail.
+ZOOM_DETAIL: dict[int, ZoomDetail] = {
+    8: ZoomDetail(0.0024, 3),
+    10: ZoomDetail(0.0006, 4),
+    12: ZoomDetail(0.00015, 5),
+    14: ZoomDetail(0.00004, 5),
+}
+FULL_DETAIL = ZoomDetail(0.0, 6)
+MAX_ZOOM = 22
+
+# Checkpoint kinds as stored in the atlas.
+CHECKPOINT_KINDS = ("community_gate", "road", "transport_hub")
+
+
+# ---------------------------------------------------------------------------------------------
+# Parameter checks (messages name the bad value and what is allowed)
+# ---------------------------------------------------------------------------------------------
+
+def zoom_bucket(zoom: int | None) -> int | None:
+    """The bucket of ``ZOOM_DETAIL`` that serves map zoom ``zoom`` (None = full detail)."""
+    if zoom is None:
+        return None
+    if isinstance(zoom, bool) or not isinstance(zoom, (int, np.integer)) or not 0 <= zoom <= MAX_ZOOM:
+        raise BadParameter(f"zoom {zoom!r} must be a whole number from 0 to {MAX_ZOOM}")
+    for bucket in ZOOM_DETAIL:
+        if zoom <= bucket:
+            return bucket
+    return None
+
+
+def check_crs(crs: str) -> str:
+    """Return ``crs`` if it is a coordinate system the map can be served in, else BadParameter."""
+    if crs not in CRS_CHOICES:
+        raise BadParameter(f"unknown coordinate system {crs!r}; allowed: {', '.join(CRS_CHOICES)}")
+    return crs
+
+
+def display_levels(area_level: str) -> list[str]:
+    """The levels whose areas a map of an ``area_level`` area can colour (children first)."""
+    if area_level == "grid":
+        return ["grid"]
+    return list(LEVELS[LEVELS.index(area_level) + 1:])
+
+
+def display_level(area_level: str, level: str | None) -> str:
+    """Resolve the requested level (None = the children) for a map of an ``area_level`` area."""
+    allowed = display_levels(area_level)
+    if level is None:
+        return allowed[0]
+    if level not in allowed:
+        raise BadParameter(f"level {level!r} cannot be shown inside a {area_level}; allowed: {', '.join(allowed)}")
+    return level
+
+
+def resolve_period(start: dt.date | None, end: dt.date | None) -> tuple[dt.date, dt.date]:
+    """Fill a missing start or end with the data period, then check the period."""
+    start = start or PERIOD_START
+    end = end or PERIOD_END
+    check_period(start, end)
+    return start, end
+
+
+def check_search(text: str | None, limit: int) -> str:
+    """The search text, stripped, or BadParameter when it is empty or too long."""
+    text = (text or "").strip()
+    if not text:
+        raise BadParameter("search text q is empty")
+    if len(text) > 50:
+        raise BadParameter(f"search text q has {len(text)} characters; at most 50 are allowed")
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 50:
+        raise BadParameter(f"limit {limit!r} must be a whole number from 1 to 50")
+    return text
+
+
+# ---------------------------------------------------------------------------------------------
+# Geometry per zoom bucket (cached on the atlas: the areas never change while it is loaded)
+# ---------------------------------------------------------------------------------------------
+
+_geometry_lock = threading.Lock()
+
+
+def _cache(atlas: Atlas) -> dict:
+    # Stored on the atlas itself, so it lives and dies with the loaded areas.
+    return atlas.__dict__.setdefault("_mapdata_cache", {})
+
+
+def _shift(geoms: np.ndarray, crs: str) -> np.ndarray:
+    if crs == "wgs84":
+        return geoms
+
+    def to_gcj(coords: np.ndarray) -> np.ndarray:
+        lon, lat = wgs84_to_gcj02(coords[:, 0], coords[:, 1])
+        return np.column_stack([lon, lat])
+
+    return shapely.transform(geoms, to_gcj)
+
+
+def _simplify(geoms: np.ndarray, tolerance: float) -> np.ndarray:
+    if tolerance <= 0:
+        return geoms
+    try:
+        # Simplifies shared edges once, so neighbours stay glued (no slivers or gaps).
+        return shapely.coverage_simplify(geoms, tolerance)
+    except (shapely.errors.GEOSException, AttributeError):  # pragma: no cover - old GEOS
+        return shapely.simplify(geoms, tolerance, preserve_topology=True)
+
+
+def layer_geometries(atlas: Atlas, level: str, zoom: int | None = None, crs: str = "wgs84") -> list[dict]:
+    """GeoJSON geometry dicts of every area of ``level``, in the layer's (code) order.
+
+    Simplified and rounded for map zoom ``zoom`` (None: full detail) and shifted to GCJ-02
+    when ``crs`` is "gcj02". Computed once per (level, zoom bucket, crs) and cached.
+    """
+    if level not in atlas.layers:
+        raise BadParameter(f"unknown level {level!r}; allowed: {', '.join(atlas.layers)}")
+    bucket = zoom_bucket(zoom)
+    check_crs(crs)
+    key = ("geometry", level, bucket, crs)
+    cache = _cache(atlas)
+    if key not in cache:
+        with _geometry_lock:
+            if key not in cache:
+                detail = ZOOM_DETAIL.get(bucket, FULL_DETAIL)
+                geoms = _simplify(atlas.layers[level].geometry.to_numpy(), detail.tolerance)
+                geoms = _shift(geoms, crs)
+                geoms = shapely.transform(geoms, lambda c: np.round(c, detail.decimals))
+                # RFC 7946 winding (exteriors counter-clockwise, holes clockwise): the map fills
+                # many polygons as one path with the nonzero rule, which needs it for holes.
+                geoms = shapely.orient_polygons(geoms, exterior_cw=False)
+                cache[key] = [json.loads(text) for text in shapely.to_geojson(geoms)]
+    return cache[key]
+
+
+def _rows_under(atlas: Atlas, level: str, code: str) -> np.ndarray:
+    """Row numbers of the areas of ``level`` inside area ``code`` (a grid counts as inside itself)."""
+    codes = atlas.layers[level]["code"].to_numpy(dtype=str)
+    if code == CITY_CODE:
+        return np.arange(len(codes))
+    lo = np.searchsorted(codes, code, side="left")
+    hi = np.searchsorted(codes, code + "\uffff", side="left")
+    return np.arange(lo, hi)
+
+
+# ---------------------------------------------------------------------------------------------
+# Values, classes and the choropleth collection
+# ---------------------------------------------------------------------------------------------
+
+@dataclass
+class ClassedValues:
+    """The values of one metric for the areas of one level inside an area, with their classes."""
+
+    area: dict
+    level: str
+    metric: Metric
+    start: dt.date
+    end: dt.date
+    frame: pd.DataFrame  # code, level, name, value, class, color; in code order
+    classes: Classes
+    rows: np.ndarray = field(repr=False)  # row numbers in atlas.layers[level]
+
+    def legend(self) -> dict:
+        """Metric, unit, period, method and class limits, with the number of areas per class."""
+        counts = np.bincount(self.frame["class"].to_numpy(dtype=int), minlength=len(self.classes.bounds))
+        labels = self.classes.labels()
+        return {
+            "metric": metric_dict(self.metric),
+            "period": {"from": self.start.isoformat(), "to": self.end.isoformat()},
+            "level": self.level,
+            "method": self.classes.method,
+            "method_name_zh": METHODS[self.classes.method][0],
+            "method_name_en": METHODS[self.classes.method][1],
+            "lower": self.classes.lower,
+            "classes": [
+                {"color": color, "upper": upper, "label": label, "count": int(n)}
+                for color, upper, label, n in zip(self.classes.colors, self.classes.bounds, labels, counts)
+            ],
+            "total": int(self.frame["value"].sum()),
+            "areas": len(self.frame),
+        }
+
+
+def metric_dict(metric: Metric) -> dict:
+    """JSON form of a metric: key, names and units in both languages."""
+    return {"key": metric.key, "name_zh": metric.name_zh, "name_en": metric.name_en,
+            "unit_zh": metric.unit_zh, "unit_en": metric.unit_en}
+
+
+def classed_values(service, code: str, metric: str, start: dt.date | None = None, end: dt.date | None = None,
+                   method: str = DEFAULT_METHOD, k: int = DEFAULT_K, level: str | None = None) -> ClassedValues:
+    """Values of ``metric`` over start..end for the areas of ``level`` inside ``code``, classed.
+
+    ``level`` defaults to the children (a grid shows itself). The children's values come from
+    the shared query (``service.child_values``), deeper levels from the same cube rolled up.
+    """
+    atlas = service.atlas
+    area = atlas.get(code)
+    m = get_metric(metric)
+    start, end = resolve_period(start, end)
+    level = display_level(area["level"], level)
+    rows = _rows_under(atlas, level, code)
+    layer = atlas.layers[level]
+    if level == (child_level(area["level"]) or "grid"):
+        frame = service.child_values(code, metric, start, end)
+    else:
+        sums = roll_up(atlas, service.cube().grid_totals(metric, start, end), level)
+        frame = layer.iloc[rows][["code", "level", "name"]].reset_index(drop=True)
+        frame["value"] = sums.reindex(frame["code"]).fillna(0).astype(np.int64).to_numpy()
+    frame = frame.reset_index(drop=True)
+    if len(frame) != len(rows):  # pragma: no cover - the atlas and the counts disagree
+        raise RuntimeError(f"{len(frame)} values for {len(rows)} {level} areas inside {code}")
+    classes = classify(frame["value"].to_numpy(), method, k)
+    frame["class"] = classes.classify(frame["value"].to_numpy())
+    frame["color"] = classes.color_of(frame["value"].to_numpy())
+    return ClassedValues({"code": area["code"], "name": area["name"], "level": area["level"],
+                          "parent": area["parent"]},
+                         level, m, start, end, frame, classes, rows)
+
+
+def choropleth(service, code: str, metric: str, start: dt.date | None = None, end: dt.date | None = None,
+               method: str = DEFAULT_METHOD, k: int = DEFAULT_K, level: str | None = None,
+               zoom: int | None = None, crs: str = "wgs84") -> dict:
+    """A GeoJSON FeatureCollection of the areas of ``level`` inside ``code`` with their values.
+
+    Each feature has ``code``, ``name``, ``level``, ``value``, ``class`` (0 = lowest) and
+    ``color``. The collection also carries ``area``, ``legend`` (metric, unit, period, method,
+    class limits), ``zoom`` and ``crs`` as foreign members, which GIS tools ignore.
+    """
+    check_crs(crs)
+    zoom_bucket(zoom)
+    cv = classed_values(service, code, metric, start, end, method, k, level)
+    geometries = layer_geometries(service.atlas, cv.level, zoom, crs)
+    records = cv.frame[["code", "level", "name", "value", "class", "color"]].to_dict("records")
+    features = [
+        {"type": "Feature", "id": rec["code"], "geometry": geometries[row],
+         "properties": {"code": rec["code"], "name": rec["name"], "level": rec["level"],
+                        "value": int(rec["value"]), "class": int(rec["class"]), "color": rec["color"]}}
+        for row, rec in zip(cv.rows, records)
+    ]
+    return {"type": "FeatureCollection", "area": cv.area, "legend": cv.legend(),
+            "zoom": zoom_bucket(zoom), "crs": crs, "features": features}
+
+
+def values_table(service, code: str, metric: str, start: dt.date | None = None, end: dt.date | None = None,
+                 method: str = DEFAULT_METHOD, k: int = DEFAULT_K, level: str | None = None) -> dict:
+    """The choropleth's numbers without geometry: ``area``, ``legend`` and one row per area
+    (``code``, ``name``, ``level``, ``value``, ``class``, ``color``)."""
+    cv = classed_values(service, code, metric, start, end, method, k, level)
+    rows = [{"code": c, "name": n, "level": lv, "value": int(v), "class": int(cl), "color": col}
+            for c, n, lv, v, cl, col in cv.frame[["code", "name", "level", "value", "class", "color"]]
+            .itertuples(index=False, name=None)]
+    return {"area": cv.area, "legend": cv.legend(), "values": rows}
+
+
+def daily_values(service, code: str, metric: str, start: dt.date | None = None,
+                 end: dt.date | None = None) -> dict:
+    """Daily totals of ``metric`` inside ``code``: ``area``, ``metric``, ``period`` and ``days``
+    (a list of {date, value})."""
+    area = service.atlas.get(code)
+    m = get_metric(metric)
+    start, end = resolve_period(start, end)
+    series = service.daily_series(code, metric, start, end)
+    return {"area": {"code": area["code"], "name": area["name"], "level": area["level"]},
+            "metric": metric_dict(m), "period": {"from": start.isoformat(), "to": end.isoformat()},
+            "days": [{"date": d.isoformat(), "value": int(v)} for d, v in series.items()]}
+
+
+def outlines(atlas: Atlas, level: str, zoom: int | None = None, crs: str = "wgs84", within: str = CITY_CODE) -> dict:
+    """A GeoJSON FeatureCollection of the outlines of every ``level`` area inside ``within``.
+
+    Features carry ``code``, ``name``, ``level`` and ``parent``. The map draws the districts
+    and towns of the whole city as its base (there is no default tile layer).
+    """
+    area = atlas.get(within)
+    if level not in atlas.layers:
+        raise BadParameter(f"unknown level {level!r}; allowed: {', '.join(atlas.layers)}")
+    if LEVELS.index(level) < LEVELS.index(area["level"]):
+        raise BadParameter(f"level {level!r} is above the {area['level']} {within}")
+    geometries = layer_geometries(atlas, level, zoom, crs)
+    layer = atlas.layers[level]
+    rows = _rows_under(atlas, level, within)  # an area of the same level is "inside" itself
+    sub = layer.iloc[rows]
+    features = [
+        {"type": "Feature", "id": c, "geometry": geometries[row],
+         "properties": {"code": c, "name": n, "level": level, "parent": p}}
+        for row, c, n, p in zip(rows, sub["code"], sub["name"], sub["parent"])
+    ]
+    return {"type": "FeatureCollection", "zoom": zoom_bucket(zoom), "crs": crs, "features": features}
+
+
+def area_feature(atlas: Atlas, code: str, zoom: int | None = None, crs: str = "wgs84") -> dict:
+    """One area as a GeoJSON Feature (code, name, level, parent); the city is its districts' union."""
+    area = atlas.get(code)
+    if area["level"] == "city":
+        detail = ZOOM_DETAIL.get(zoom_bucket(zoom), FULL_DETAIL)
+        check_crs(crs)
+        geom = _simplify(np.array([atlas.city_outline]), detail.tolerance)
+        geom = shapely.transform(_shift(geom, crs), lambda c: np.round(c, detail.decimals))[0]
+        geometry = json.loads(shapely.to_geojson(geom))
+    else:
+        row = int(np.searchsorted(atlas.layers[area["level"]]["code"].to_numpy(dtype=str), code))
+        geometry = layer_geometries(atlas, area["level"], zoom, crs)[row]
+    return {"type": "Feature", "id": code, "geometry": geometry,
+            "properties": {"code": code, "name": area["name"], "level": area["level"], "parent": area["parent"]}}
+
+
+def area_bounds(atlas: Atlas, code: str, crs: str = "wgs84") -> list[list[float]]:
+    """Leaflet bounds [[south, west], [north, east]] of an area, in ``crs``."""
+    check_crs(crs)
+    west, south, east, north = atlas.geometry_of(code).bounds
+    if crs == "gcj02":
+        (west, east), (south, north) = wgs84_to_gcj02([west, east], [south, north])
+    return [[float(south), float(west)], [float(north), float(east)]]
+
+
+# ---------------------------------------------------------------------------------------------
+# Checkpoints: heat weights from the checkpoint_checks table
+# ---------------------------------------------------------------------------------------------
+
+# Up to this many checkpoints are looked up by key; more are summed in one scan of the table.
+_LOOKUP_LIMIT = 2000
+
+
+def checkpoint_checks(store: Store, codes, start: dt.date, end: dt.date) -> np.ndarray:
+    """Checks over start..end of each checkpoint in ``codes`` (0 where none), from the store's
+    checkpoint_checks table. SQLite sums them: a few milliseconds for a town; for many
+    checkpoints one scan of the table, whose result is kept per store version and period."""
+    codes = list(codes)
+    days = (start.isoformat(), end.isoformat())
+    if len(codes) > _LOOKUP_LIMIT:
+        sums = _all_checkpoint_sums(str(store.path), store.version(), days)
+    elif codes:
+        con = store.connect()
+        try:
+            marks = ",".join("?" * len(codes))
+            sums = dict(con.execute(
+                f"SELECT checkpoint_code, SUM(checks) FROM checkpoint_checks "
+                f"WHERE checkpoint_code IN ({marks}) AND day BETWEEN ? AND ? GROUP BY checkpoint_code",
+                (*codes, *days)).fetchall())
+        finally:
+            con.close()
+    else:
+        sums = {}
+    return np.array([int(sums.get(c, 0)) for c in codes], dtype=np.int64)
+
+
+@lru_cache(maxsize=16)
+def _all_checkpoint_sums(path: str, version: int, days: tuple[str, str]) -> dict:
+    """Every checkpoint's sum over ``days`` (cached: the city map and the wall ask for the same
+    sums again and again; an import moves ``version`` and so misses the cache)."""
+    con = Store(Path(path)).connect()
+    try:
+        return dict(con.execute(
+            "SELECT checkpoint_code, SUM(checks) FROM checkpoint_checks "
+            "WHERE day BETWEEN ? AND ? GROUP BY checkpoint_code", days).fetchall())
+    finally:
+        con.close()
+
+
+def checkpoint_weights(service, code: str, start: dt.date | None = None, end: dt.date | None = None,
+                       crs: str = "wgs84") -> dict:
+    """A GeoJSON FeatureCollection of the checkpoints inside ``code`` with their checks over start..end.
+
+    The heat layer weights each checkpoint location by ``checks`` (persons checked); the
+    clustered markers show the same points. Features carry ``code``, ``name``, ``kind``,
+    ``grid`` and ``checks``; the collection carries ``period``, ``total`` and ``max``.
+    """
+    atlas = service.atlas
+    area = atlas.get(code)
+    start, end = resolve_period(start, end)
+    check_crs(crs)
+    cps = atlas.checkpoints
+    inside = np.ones(len(cps), dtype=bool) if area["level"] == "city" else \
+        cps["grid_code"].str.startswith(code).to_numpy()
+    idx = np.flatnonzero(inside)
+    checks = checkpoint_checks(service.store, cps["code"].to_numpy()[idx], start, end)
+    xs = cps.geometry.x.to_numpy()[idx]
+    ys = cps.geometry.y.to_numpy()[idx]
+    if crs == "gcj02":
+        xs, ys = wgs84_to_gcj02(xs, ys)
+    sub = cps.iloc[idx]
+    features = [
+        {"type": "Feature", "id": c,
+         "geometry": {"type": "Point", "coordinates": [round(float(x), 6), round(float(y), 6)]},
+         "properties": {"code": c, "name": n, "kind": kd, "grid": g, "checks": int(v)}}
+        for c, n, kd, g, x, y, v in zip(sub["code"], sub["name"], sub["kind"], sub["grid_code"], xs, ys, checks)
+    ]
+    return {"type": "FeatureCollection", "area": {"code": code, "name": area["name"], "level": area["level"]},
+            "period": {"from": start.isoformat(), "to": end.isoformat()},
+            "total": int(checks.sum()), "max": int(checks.max()) if len(checks) else 0,
+            "crs": crs, "features": features}
+
+
+# ---------------------------------------------------------------------------------------------
+# Summaries, search and the whole page view
+# ---------------------------------------------------------------------------------------------
+
+STAFF_COLUMNS = ("households", "population", "leaders", "workers")
+
+
+def area_summary(service, code: str, start: dt.date | None = None, end: dt.date | None = None) -> dict:
+    """Everything a popup shows about one area: every metric over start..end, the households,
+    population, grid leaders and grid workers, and how many children and grids it has."""
+    atlas = service.atlas
+    area = atlas.get(code)
+    start, end = resolve_period(start, end)
+    grids = atlas.grids.iloc[_rows_under(atlas, "grid", code)]
+    out = {
+        "code": code, "name": area["name"], "level": area["level"], "parent": area["parent"],
+        "lineage": atlas.lineage(code),
+        "period": {"from": start.isoformat(), "to": end.isoformat()},
+        "metrics": [dict(metric_dict(m), value=service.area_total(code, key, start, end))
+                    for key, m in METRICS.items()],
+        "grids": int(len(grids)),
+        "children": int(len(atlas.children(code))) if area["level"] != "grid" else 0,
+        "checkpoints": int(atlas.checkpoints["grid_code"].str.startswith(
+            "" if area["level"] == "city" else code).sum()),
+    }
+    for col in STAFF_COLUMNS:
+        out[col] = int(grids[col].sum()) if col in grids else None
+    return out
+
+
+def search_areas(atlas: Atlas, text: str, limit: int = 10, within: str | None = None) -> list[dict]:
+    """Areas whose name contains ``text`` or whose code starts with it, best first.
+
+    Each result has ``code``, ``name``, ``level`` and ``path`` (the names of its ancestors
+    below the city, e.g. ["鄞州区"] for 云龙镇).
+    """
+    text = check_search(text, limit)
+    hits = atlas.search(text, limit=limit, within=within)
+    out = []
+    for code, name, level in zip(hits["code"], hits["name"], hits["level"]):
+        path = [a["name"] for a in atlas.lineage(code)[1:-1]]
+        out.append({"code": code, "name": name, "level": level, "path": path})
+    return out
+
+
+@dataclass
+class MapView:
+    """Everything the page of one area needs, except the geometry (which the map fetches)."""
+
+    area: dict
+    lineage: list[dict]
+    level: str
+    levels: list[str]
+    values: ClassedValues
+    summary: dict
+    series: list[dict]  # [{date, value}] of the chosen metric
+    ranking: dict
+    bounds: list[list[float]]
+    crs: str
+    store_version: int
+
+    @property
+    def legend(self) -> dict:
+        """The legend of the choropleth (same as the JSON endpoint's)."""
+        return self.values.legend()
+
+
+def _ranking(frame: pd.DataFrame, n: int = 5) -> dict:
+    """The n areas with the highest and the n with the lowest values (lowest = where work may
+    lag). With 2n areas or fewer, ``top`` lists them all and ``bottom`` is empty."""
+    cols = ["code", "name", "level", "value", "color"]
+    ordered = frame.sort_values(["value", "code"], ascending=[False, True])[cols]
+    if len(ordered) <= 2 * n:
+        return {"top": ordered.to_dict("records"), "bottom": []}
+    lowest = frame.sort_values(["value", "code"], ascending=[True, True])[cols]
+    return {"top": ordered.head(n).to_dict("records"), "bottom": lowest.head(n).to_dict("records")}
+
+
+def map_view(service, code: str, metric: str, start: dt.date | None = None, end: dt.date | None = None,
+             method: str = DEFAULT_METHOD, k: int = DEFAULT_K, level: str | None = None,
+             crs: str = "wgs84") -> MapView:
+    """Assemble the page of area ``code``: breadcrumb, classed values and legend, the summary of
+    every metric, the daily series of ``metric``, the highest/lowest areas and the bounds."""
+    check_crs(crs)
+    atlas = service.atlas
+    cv = classed_values(service, code, metric, start, end, method, k, level)
+    return MapView(
+        area=cv.area,
+        lineage=atlas.lineage(code),
+        level=cv.level,
+        levels=display_levels(cv.area["level"]),
+        values=cv,
+        summary=area_summary(service, code, cv.start, cv.end),
+        series=daily_values(service, code, metric, cv.start, cv.end)["days"],
+        ranking=_ranking(cv.frame),
+        bounds=area_bounds(atlas, code, crs),
+        crs=crs,
+        store_version=service.store.version(),
+    )
+

@@ -1,0 +1,372 @@
+"""Exported maps: file sizes and formats, a true scale bar, the map's classes in the legend,
+every glyph in the font, option checks and the command line."""
+
+from __future__ import annotations
+
+import base64
+import io
+import os
+import re
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fontTools.ttLib import TTFont
+from matplotlib.colors import to_hex, to_rgba
+from matplotlib.text import Text
+from PIL import Image
+from pypdf import PdfReader
+from pyproj import Geod, Transformer
+
+from geo import fonts
+from geo.classify import classify
+from geo.cli import main
+from geo.errors import AreaNotFound, BadParameter
+from geo.export import build_figure, export_options, parse_options, render_export
+from geo.metrics import METRICS
+from geo.scalebar import nice_length
+from geo.service import AtlasService
+from geo.settings import PROJECT_ROOT
+
+CITY = "330200"
+DISTRICT = "330212"  # 鄞州区
+TOWN = "330212101"  # 云龙镇, 7 villages
+VILLAGE = "330212101001"  # 甲村
+SVG_NS = "{http://www.w3.org/2000/svg}"
+MM = {"a4": (210, 297), "a3": (297, 420)}
+
+
+@pytest.fixture(scope="module")
+def service(demo_settings):
+    return AtlasService(demo_settings)
+
+
+def _paper_mm(paper, orientation):
+    w, h = MM[paper]
+    return (w, h) if orientation == "portrait" else (h, w)
+
+
+def _map_axes(fig):
+    return next(ax for ax in fig.axes if ax.get_gid() == "map")
+
+
+# --- files open with the right size and format ----------------------------------------------
+
+@pytest.mark.parametrize("paper, orientation, dpi", [
+    ("a4", "portrait", 150), ("a4", "landscape", 300), ("a3", "portrait", 150), ("a3", "landscape", 300),
+])
+def test_png_pixels_match_paper_and_dpi(service, paper, orientation, dpi):
+    result = render_export(service, export_options(TOWN, "png", paper=paper, orientation=orientation, dpi=dpi))
+    image = Image.open(io.BytesIO(result.data))
+    w_mm, h_mm = _paper_mm(paper, orientation)
+    assert image.format == "PNG" and result.mimetype == "image/png"
+    assert image.size == (round(w_mm / 25.4 * dpi), round(h_mm / 25.4 * dpi))
+    # The resolution is recorded, so a word processor places it at paper size.
+    assert image.info["dpi"] == pytest.approx((dpi, dpi), abs=0.05)  # stored per metre
+    assert result.filename == f"{TOWN}_云龙镇_visits_20200124-20200331.png"
+
+
+@pytest.mark.parametrize("paper, orientation", [("a4", "portrait"), ("a3", "landscape")])
+def test_pdf_is_one_page_of_the_paper_size_with_real_text(service, paper, orientation):
+    result = render_export(service, export_options(DISTRICT, "pdf", paper=paper, orientation=orientation))
+    reader = PdfReader(io.BytesIO(result.data))
+    assert len(reader.pages) == 1
+    box = reader.pages[0].mediabox
+    w_mm, h_mm = _paper_mm(paper, orientation)
+    assert float(box.width) == pytest.approx(w_mm / 25.4 * 72, abs=0.5)
+    assert float(box.height) == pytest.approx(h_mm / 25.4 * 72, abs=0.5)
+    text = reader.pages[0].extract_text()
+    assert "鄞州区" in text and "走访排查" in text and "云龙镇" in text  # text, not outlines
+    assert reader.metadata.title == "鄞州区　走访排查"
+
+
+def test_pdf_embeds_a_truetype_font(service):
+    """TrueType outlines, not CFF in a TrueType wrapper (which Acrobat reports as broken)."""
+    reader = PdfReader(io.BytesIO(render_export(service, export_options(TOWN, "pdf")).data))
+    fonts_seen = []
+    for font in reader.pages[0]["/Resources"]["/Font"].values():
+        font = font.get_object()
+        for desc in font["/DescendantFonts"]:
+            desc = desc.get_object()
+            data = desc["/FontDescriptor"]["/FontFile2"].get_object().get_data()
+            fonts_seen.append((str(font["/BaseFont"]), desc["/Subtype"], data[:4]))
+    assert fonts_seen
+    for name, subtype, magic in fonts_seen:
+        assert "NotoSansCJKsc" in name
+        assert subtype == "/CIDFontType2" and magic == b"\x00\x01\x00\x00"
+
+
+def test_svg_parses_and_keeps_text_as_text(service):
+    result = render_export(service, export_options(VILLAGE, "svg", orientation="portrait"))
+    assert result.mimetype == "image/svg+xml"
+    root = ET.fromstring(result.data)
+    assert root.tag == f"{SVG_NS}svg"
+    assert float(root.get("width").removesuffix("pt")) == pytest.approx(210 / 25.4 * 72, abs=0.5)
+    assert float(root.get("height").removesuffix("pt")) == pytest.approx(297 / 25.4 * 72, abs=0.5)
+    texts = ["".join(t.itertext()) for t in root.iter(f"{SVG_NS}text")]
+    assert "鄞州区云龙镇甲村　走访排查" in texts
+    assert any("甲村第1网格" in t for t in texts)
+    styles = [t.get("style", "") for t in root.iter(f"{SVG_NS}text")]
+    assert all("Noto Sans CJK SC" in s for s in styles)
+    # The glyphs travel with the file: a viewer without Chinese fonts still shows the names.
+    css = "".join("".join(s.itertext()) for s in root.iter(f"{SVG_NS}style"))
+    embedded = re.search(r"font-family: \"Noto Sans CJK SC\"; src: url\(data:font/ttf;base64,([A-Za-z0-9+/=]+)\)", css)
+    font = TTFont(io.BytesIO(base64.b64decode(embedded.group(1))))
+    cmap = font.getBestCmap()
+    assert all(ord(c) in cmap for t in texts for c in t if not c.isspace())
+
+
+# --- the scale bar ------------------------------------------------------------------------------
+
+def _bar_ground_length(fig) -> tuple[float, float]:
+    """(metres the bar spans on the ellipsoid, metres its label says)."""
+    ax = _map_axes(fig)
+    bar = next(p for p in ax.patches if p.get_gid() == "scalebar")
+    x0, y = bar.get_x(), bar.get_y()
+    x1 = x0 + bar.get_width()
+    (xmin, xmax), (ymin, ymax) = ax.get_xlim(), ax.get_ylim()
+    assert xmin < x0 < x1 < xmax and ymin < y < ymax  # drawn inside the map frame
+    lon, lat = Transformer.from_crs("EPSG:4549", "EPSG:4326", always_xy=True).transform([x0, x1], [y, y])
+    ground = Geod(ellps="GRS80").inv(lon[0], lat[0], lon[1], lat[1])[2]
+    end = next(t for t in ax.texts if t.get_gid() == "scalebar-end").get_text()
+    unit = next(t for t in ax.texts if t.get_gid() == "scalebar-unit").get_text()
+    said = float(end) * {"km": 1000.0, "m": 1.0}[unit]
+    return ground, said
+
+
+@pytest.mark.parametrize("code, paper, orientation", [
+    (CITY, "a4", "portrait"), (DISTRICT, "a4", "landscape"), (TOWN, "a3", "portrait"), (VILLAGE, "a4", "landscape"),
+])
+def test_scale_bar_is_true_within_two_percent(service, code, paper, orientation):
+    fig, info = build_figure(service, export_options(code, "png", paper=paper, orientation=orientation))
+    ground, said = _bar_ground_length(fig)
+    assert abs(ground - said) / said < 0.02
+    assert said == nice_length(said)  # a round 1, 2 or 5 × 10ⁿ
+
+
+def test_map_coordinates_are_epsg_4549(service, atlas):
+    """The scale bar test reads the axes as EPSG:4549: prove the map is really drawn in it."""
+    fig, _ = build_figure(service, export_options(TOWN, "png"))
+    coll = next(c for c in _map_axes(fig).collections if c.get_gid() == "choropleth")
+    xy = np.concatenate([p.vertices for p in coll.get_paths()])
+    lon, lat = Transformer.from_crs("EPSG:4549", "EPSG:4326", always_xy=True).transform(xy[:, 0], xy[:, 1])
+    minx, miny, maxx, maxy = atlas.geometry_of(TOWN).bounds
+    assert min(lon) == pytest.approx(minx, abs=1e-5) and max(lon) == pytest.approx(maxx, abs=1e-5)
+    assert min(lat) == pytest.approx(miny, abs=1e-5) and max(lat) == pytest.approx(maxy, abs=1e-5)
+
+
+@pytest.mark.parametrize("metres, expected", [(0.4, 1), (7.3, 5), (10, 10), (19_999, 10_000), (2_500, 2_000), (48_000, 20_000)])
+def test_nice_length_is_1_2_or_5_times_a_power_of_ten(metres, expected):
+    assert nice_length(metres) == expected
+
+
+def test_north_arrow_and_title_block_are_there(service):
+    fig, info = build_figure(service, export_options(TOWN, "png"))
+    ax = _map_axes(fig)
+    assert any(p.get_gid() == "north-arrow" for p in ax.patches)
+    assert next(t for t in ax.texts if t.get_gid() == "north-label").get_text() == "北"
+    assert abs(info["north_angle"]) < 3  # true north is within a few degrees of grid north here
+    by_gid = {t.get_gid(): t.get_text() for t in fig.texts if t.get_gid()}
+    assert by_gid["title"] == "鄞州区云龙镇　走访排查"
+    assert "2020年1月24日 至 2020年3月31日" in by_gid["subtitle"] and "户次" in by_gid["subtitle"]
+    assert "数据来源" in by_gid["footer-source"] and "数据时间" in by_gid["footer-source"]
+    assert "EPSG:4549" in by_gid["footer-crs"]
+    labels = {t.get_text().split("\n")[0] for t in ax.texts if t.get_gid() == "area-label"}
+    assert "甲村" in labels and len(labels) == 7  # every village of 云龙镇 is named
+
+
+# --- legend = the map's classes -----------------------------------------------------------------
+
+@pytest.mark.parametrize("code, method, k, period", [
+    (CITY, "quantiles", 5, None),
+    (DISTRICT, "natural_breaks", 5, None),
+    (TOWN, "quantiles", 4, ("2020-02-01", "2020-02-29")),
+    (VILLAGE, "natural_breaks", 3, ("2020-03-01", "2020-03-31")),
+])
+def test_legend_limits_equal_the_map_classes(service, code, method, k, period):
+    args = {"method": method, "k": str(k), "metric": "home_quarantine"}
+    if period:
+        args.update({"from": period[0], "to": period[1]})
+    options = parse_options(code, "png", args)
+    fig, info = build_figure(service, options)
+    values = service.child_values(code, "home_quarantine", options.start, options.end)
+    expected = classify(values["value"].to_numpy(), method=method, k=k)
+    legend = [t.get_text() for t in fig.texts if t.get_gid() == "legend-label"]
+    assert legend == expected.labels()
+    swatches = [to_hex(p.get_facecolor()) for p in fig.artists if p.get_gid() == "legend-swatch"]
+    assert swatches == list(expected.colors)
+    # ...and every area is filled with its class colour.
+    coll = next(c for c in _map_axes(fig).collections if c.get_gid() == "choropleth")
+    want = np.array([to_rgba(c) for c in expected.color_of(values.sort_values("code")["value"])])
+    assert np.allclose(coll.get_facecolors(), want)
+
+
+def test_deeper_level_colours_every_grid_and_names_the_children(service, atlas):
+    fig, info = build_figure(service, export_options(TOWN, "png", level="grid"))
+    data = info["data"]
+    n_grids = int(atlas.grids["code"].str.startswith(TOWN).sum())
+    assert data.fill_level == "grid" and len(data.values) == n_grids
+    assert data.values["value"].sum() == service.area_total(TOWN, "visits")
+    coll = next(c for c in _map_axes(fig).collections if c.get_gid() == "choropleth")
+    assert len(coll.get_paths()) == n_grids
+    named = {t.get_text() for t in _map_axes(fig).texts if t.get_gid() == "area-label"}
+    assert named <= set(atlas.children(TOWN)["name"])
+
+
+def test_whole_city_at_grid_level_has_all_grids(service, atlas):
+    fig, info = build_figure(service, export_options(CITY, "png", level="grid", paper="a3", dpi=300))
+    coll = next(c for c in _map_axes(fig).collections if c.get_gid() == "choropleth")
+    assert len(coll.get_paths()) == len(atlas.grids) == 10_205
+    assert len(info["labels"]) <= 10  # districts are named, not ten thousand grids
+
+
+# --- fonts: a real CJK font that the install brings, with every glyph -----------------------------
+
+def test_cjk_font_comes_from_the_pip_package():
+    path, face = fonts.collection_path()
+    assert "site-packages" in str(path) and "noto_cjk_sans_otc" in str(path)
+    collection = TTFont(str(path), fontNumber=face, lazy=True)
+    assert collection["name"].getDebugName(1) == "Noto Sans CJK SC"
+
+
+def _all_texts(fig) -> list[Text]:
+    return [t for t in fig.findobj(Text) if t.get_text()]
+
+
+@pytest.mark.parametrize("code, metric, lang, level", [
+    (CITY, "visits", "zh", None), (CITY, "risk_code", "en", "grid"), (DISTRICT, "home_observation", "zh", None),
+    (TOWN, "checkpoint_checks", "zh", None), (VILLAGE, "disputes", "en", None),
+    (VILLAGE + "001", "new_arrivals", "zh", None),
+])
+def test_every_glyph_of_every_label_is_in_the_font(service, code, metric, lang, level):
+    fig, info = build_figure(service, export_options(code, "png", metric=metric, lang=lang, level=level))
+    source, face = fonts.collection_path()
+    texts = _all_texts(fig)
+    assert len(texts) > 15
+    for t in texts:
+        used = t.get_fontproperties().get_file()
+        assert str(used) == info["font_path"], f"{t.get_text()!r} is not set in the export font"
+        assert fonts.missing_glyphs(t.get_text(), used) == set(), t.get_text()
+        assert fonts.missing_glyphs(t.get_text(), source, face) == set(), t.get_text()
+    assert info["missing_glyphs"] == set()
+
+
+def test_converted_font_has_truetype_outlines_and_every_area_name(service, atlas):
+    from geo.export_figure import font_path_for
+
+    path = font_path_for(service)
+    font = TTFont(path)
+    assert "glyf" in font and "CFF " not in font
+    names = "".join(sorted({c for layer in atlas.layers.values() for c in "".join(layer["name"])}))
+    assert fonts.missing_glyphs(names + "".join(m.name_zh + m.unit_zh for m in METRICS.values()), path) == set()
+
+
+def test_a_character_outside_the_atlas_gets_its_own_font_file(tmp_path):
+    path = fonts.font_file("鬱", cache_dir=tmp_path)
+    assert fonts.missing_glyphs("鬱 2020年3月（合计）", path) == set()
+    assert fonts.font_file("鬱", cache_dir=tmp_path) == path  # cached
+
+
+# --- options ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("fmt, args, message", [
+    ("gif", {}, r"format 'gif' is not allowed; allowed: png, pdf, svg"),
+    ("png", {"paper": "a5"}, r"paper 'a5' is not allowed; allowed: a4, a3"),
+    ("png", {"orientation": "diagonal"}, r"orientation 'diagonal' is not allowed"),
+    ("png", {"dpi": "200"}, r"dpi 200 is not allowed; allowed: 150, 300"),
+    ("png", {"dpi": "high"}, r"dpi 'high' is not a whole number"),
+    ("png", {"metric": "steps"}, r"unknown metric 'steps'"),
+    ("png", {"from": "2020-13-01"}, r"from '2020-13-01' is not an ISO date"),
+    ("png", {"from": "2020-03-01", "to": "2020-02-01"}, r"after"),
+    ("png", {"to": "2021-01-01"}, r"outside the data period"),
+    ("png", {"method": "equal"}, r"unknown classification 'equal'; allowed: quantiles, natural_breaks"),
+    ("png", {"k": "9"}, r"number of classes 9 must be between 3 and 7"),
+    ("png", {"lang": "fr"}, r"unknown language 'fr'; allowed: zh, en"),
+])
+def test_bad_options_are_refused_with_a_message(fmt, args, message):
+    with pytest.raises(BadParameter, match=message):
+        parse_options(TOWN, fmt, args)
+
+
+@pytest.mark.parametrize("level", ["district", "town", "planet"])
+def test_level_not_below_the_area_is_refused(service, level):
+    with pytest.raises(BadParameter, match=f"level '{level}' cannot be shown inside a town; allowed: village, grid"):
+        render_export(service, export_options(TOWN, "png", level=level))
+
+
+@pytest.mark.parametrize("code", ["330299", "999", "abc", "330212999"])
+def test_unknown_area_is_not_found(service, code):
+    with pytest.raises(AreaNotFound):
+        render_export(service, export_options(code, "png"))
+
+
+def test_defaults_are_the_maps(service):
+    options = parse_options(TOWN, "PNG", {"unknown": "ignored", "orientation": "auto", "lang": "zh-CN"})
+    assert (options.fmt, options.metric, options.paper, options.dpi, options.method, options.k, options.lang) == \
+        ("png", "visits", "a4", 150, "quantiles", 5, "zh")
+    assert options.orientation is None and options.level is None
+
+
+def test_english_title(service):
+    fig, info = build_figure(service, export_options(TOWN, "png", lang="en", metric="appeals"))
+    assert info["title"] == "鄞州区云龙镇 — Appeals"
+    assert any(t.get_text() == "N" for t in _map_axes(fig).texts)
+
+
+def test_texts_are_never_parsed_as_mathtext(service):
+    """An uploaded name like '$x$' must print as typed, not as a formula."""
+    fig, _ = build_figure(service, export_options(TOWN, "png"))
+    assert all(not t.get_parse_math() for t in _all_texts(fig))
+
+
+# --- command line --------------------------------------------------------------------------------
+
+def test_cli_writes_one_file(demo_settings, monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("GRIDATLAS_DATA_DIR", str(demo_settings.data_path))
+    out = tmp_path / "town.pdf"
+    assert main(["export", "--area", TOWN, "--metric", "home_quarantine", "--from", "2020-02-01",
+                 "--to", "2020-02-10", "--format", "pdf", "-o", str(out)]) == 0
+    reader = PdfReader(out)
+    assert len(reader.pages) == 1 and "居家隔离" in reader.pages[0].extract_text()
+    assert f"wrote {out}" in capsys.readouterr().out
+
+
+def test_cli_takes_the_format_from_the_file_name(demo_settings, monkeypatch, tmp_path):
+    monkeypatch.setenv("GRIDATLAS_DATA_DIR", str(demo_settings.data_path))
+    out = tmp_path / "village.svg"
+    assert main(["export", "--area", VILLAGE, "-o", str(out)]) == 0
+    assert ET.parse(out).getroot().tag == f"{SVG_NS}svg"
+
+
+@pytest.mark.parametrize("argv, code, message", [
+    (["--area", "999999", "-o", "x.png"], 3, "no area with code '999999'"),
+    (["--area", TOWN, "--dpi", "72", "-o", "x.png"], 2, "dpi 72 is not allowed"),
+    (["--area", TOWN, "-o", "x.bmp"], 2, "cannot tell the format"),
+    (["--level", "town", "--within", TOWN, "--out", "d"], 2, "level 'town' is not below town 330212101"),
+    (["--metric", "visits"], 2, "give --area CODE -o FILE"),
+])
+def test_cli_errors_are_one_line(demo_settings, monkeypatch, tmp_path, capsys, argv, code, message):
+    monkeypatch.setenv("GRIDATLAS_DATA_DIR", str(demo_settings.data_path))
+    monkeypatch.chdir(tmp_path)
+    assert main(["export", *argv]) == code
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err and "Traceback" not in err
+
+
+def test_cli_batch_writes_one_file_per_area_with_a_progress_bar(demo_settings, atlas, tmp_path):
+    out = tmp_path / "villages"
+    env = {**os.environ, "GRIDATLAS_DATA_DIR": str(demo_settings.data_path)}
+    proc = subprocess.run([sys.executable, "-m", "geo", "export", "--level", "village", "--within", TOWN,
+                           "--out", f"{out}/", "--metric", "visits", "--workers", "2"],
+                          cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    villages = atlas.children(TOWN)
+    files = sorted(p.name for p in Path(out).iterdir())
+    assert files == sorted(f"{c}_{n}_visits.png" for c, n in zip(villages["code"], villages["name"]))
+    assert re.search(r"export village: 100%.*7/7", proc.stderr)  # tqdm's bar
+    assert "wrote 7 files" in proc.stdout
+    for name in files:
+        assert Image.open(out / name).size == (1240, 1754) or Image.open(out / name).size == (1754, 1240)

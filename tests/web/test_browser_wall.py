@@ -1,0 +1,189 @@
+"""The wall in a real browser (Debian Chromium) at 3840×2160 and 1920×1080.
+
+It must fill the screen without overflowing, show a change in the store after the next refresh
+without reloading, and show the stale badge while the server is down, then recover by itself.
+"""
+
+import datetime as dt
+import re
+import shutil
+import threading
+
+import pytest
+from werkzeug.serving import WSGIRequestHandler, make_server
+
+from geo.ingest import ingest_file
+from geo.metrics import PERIOD_END
+from geo.settings import get_settings
+from web import create_app
+
+pytestmark = pytest.mark.browser
+
+SIZES = [(3840, 2160), (1920, 1080)]
+YINZHOU, YUNLONG = "330212", "330212101"
+LOADED = "() => window.GridAtlasWall && GridAtlasWall.state.ok >= 1 && GridAtlasWall.state.mapUpdates >= 1" \
+         " && GridAtlas.status.choropleth > 0 && GridAtlas.status.heat > 0"
+
+
+@pytest.fixture(scope="module")
+def wall_settings(demo_settings, tmp_path_factory):
+    """Settings on a copy of the demo data (the tests change its counts)."""
+    data = tmp_path_factory.mktemp("wall") / "data"
+    shutil.copytree(demo_settings.data_path, data)
+    return get_settings(data_dir=data, secret_key="test")
+
+
+@pytest.fixture(scope="module")
+def app(wall_settings):
+    return create_app({"SETTINGS": {"data_dir": wall_settings.data_path, "secret_key": "test"}, "TESTING": True})
+
+
+class OneShotHandler(WSGIRequestHandler):
+    """One request per connection, so that a stopped server is really gone for the browser."""
+
+    protocol_version = "HTTP/1.0"
+
+
+class StoppableServer:
+    """The app on 127.0.0.1 on a fixed port, which can be stopped and started again."""
+
+    def __init__(self, app):
+        self.app, self.port, self.server = app, 0, None
+
+    def start(self) -> str:
+        self.server = make_server("127.0.0.1", self.port, self.app, threaded=True, request_handler=OneShotHandler)
+        self.port = self.server.server_port
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.server = None
+
+
+def _open(page, url, size):
+    page.set_viewport_size({"width": size[0], "height": size[1]})
+    page.goto(url)
+    page.wait_for_function(LOADED, timeout=30_000)
+
+
+def _tile(page, key, part="value"):
+    return page.locator(f'.wall-kpi[data-kpi="{key}"] .wall-kpi-{part}').inner_text()
+
+
+OVERFLOW = """() => {
+  const W = innerWidth, H = innerHeight, out = [], small = [], cut = [];
+  const map = document.querySelector('.leaflet-container');
+  for (const el of document.body.querySelectorAll('*')) {
+    const style = getComputedStyle(el);
+    if (style.display === 'none' || style.visibility === 'hidden' || el.closest('[hidden]')) continue;
+    const r = el.getBoundingClientRect();
+    if (!r.width && !r.height) continue;
+    // Leaflet's panes and canvases reach past the map on purpose; the map clips them.
+    const inMap = map.contains(el) && el !== map;
+    if (!inMap && (r.left < -0.5 || r.top < -0.5 || r.right > W + 0.5 || r.bottom > H + 0.5))
+      out.push(el.className || el.tagName);
+    const text = [...el.childNodes].some(n => n.nodeType === 3 && n.textContent.trim());
+    if (text && parseFloat(style.fontSize) < 0.016 * H) small.push(el.className + ' ' + style.fontSize);
+    if (text && !inMap && el.scrollWidth > el.clientWidth + 1 && style.display !== 'inline')
+      cut.push(el.className + ': ' + el.textContent.trim());
+  }
+  const d = document.documentElement;
+  return {scroll: [d.scrollWidth, d.scrollHeight, W, H], out, small, cut};
+}"""
+
+
+@pytest.mark.parametrize("size", SIZES, ids=[f"{w}x{h}" for w, h in SIZES])
+def test_wall_fills_the_screen_without_overflow(page, live_server, app, size):
+    _open(page, live_server(app) + f"/wall?area={YINZHOU}", size)
+    page.wait_for_timeout(300)  # labels are placed after the map settles
+    report = page.evaluate(OVERFLOW)
+    w, h, vw, vh = report["scroll"]
+    assert (w, h) == (vw, vh) == size, "the page scrolls"
+    assert report["out"] == [], "elements outside the screen"
+    assert report["cut"] == [], "text cut off in its box"
+    assert report["small"] == [], "text smaller than 1.6% of the screen height (hard to read from 5 m)"
+    # The view, its towns ranked, nine tiles with figures, the clock and the time of the data.
+    assert page.locator("#wall-view-name").inner_text() == "鄞州区"
+    assert page.locator(".wall-rank-rows li:not([hidden])").count() == 12
+    assert page.locator(".wall-kpi").count() == 9
+    assert re.fullmatch(r"\d{1,3}(,\d{3})*", _tile(page, "visits"))
+    assert re.fullmatch(r"\d+\.\d", _tile(page, "online_rate"))
+    assert re.fullmatch(r"\d\d:\d\d:\d\d", page.locator("#wall-clock-time").inner_text())
+    assert PERIOD_END.isoformat() in page.locator("#wall-data").inner_text()
+    assert page.blocked_requests == [] and page.failed_requests == [] and page.console_errors == []
+
+
+def test_new_counts_show_after_the_next_refresh_without_reload(page, live_server, app, wall_settings, tmp_path):
+    _open(page, live_server(app) + "/wall?refresh=1", (1920, 1080))
+    page.evaluate("() => { window.__kept = 'no reload'; }")
+    visits = int(_tile(page, "visits").replace(",", ""))
+    service = app.extensions["gridatlas"]
+    before = service.area_total(YINZHOU, "visits")
+    # An import of 25 visits in 云龙镇 today: one transaction through the importer.
+    x, y = service.atlas.geometry_of(YUNLONG).representative_point().coords[0]
+    rows = "\n".join(f"W{i:03d},{PERIOD_END.isoformat()},{x:.6f},{y:.6f}" for i in range(25))
+    (tmp_path / "visits.csv").write_text("id,date,lon,lat\n" + rows + "\n", encoding="utf-8")
+    report = ingest_file(wall_settings, tmp_path / "visits.csv", metric="visits", atlas=service.atlas)
+    assert report.accepted == 25
+    expected = f"{visits + 25:,}"
+    page.wait_for_function(f"() => document.querySelector('.wall-kpi[data-kpi=visits] .wall-kpi-value')"
+                           f".textContent === '{expected}'", timeout=15_000)
+    assert page.evaluate("() => window.__kept") == "no reload"
+    # The map's polygon of 鄞州区 carries the new total, restyled in place.
+    page.wait_for_function("() => GridAtlasWall.state.mapUpdates >= 2", timeout=15_000)
+    value = page.evaluate("""() => { let v = null;
+        GridAtlasWall.layers.areas.eachLayer(g => g.eachLayer(f => {
+          if (f.feature.properties.code === '330212') v = f.feature.properties.value; }));
+        return v; }""")
+    assert value == before + 25
+    row = page.locator('.wall-rank-rows li[data-code="330212"] .r-value').inner_text()
+    assert row == f"{before + 25:,}"
+    assert page.console_errors == []
+
+
+def test_stale_badge_while_the_server_is_down_then_recovery(page, app):
+    server = StoppableServer(app)
+    url = server.start()
+    try:
+        _open(page, url + "/wall?refresh=1", (1920, 1080))
+        page.evaluate("() => { window.__kept = 'no reload'; }")
+        visits = _tile(page, "visits")
+        assert page.locator("#wall-stale").is_hidden()
+        server.stop()
+        page.wait_for_function("() => GridAtlasWall.state.stale", timeout=15_000)
+        badge = page.locator("#wall-stale")
+        assert badge.is_visible()
+        last = page.evaluate("() => GridAtlasWall.state.lastOk.getTime()")
+        hhmm = dt.datetime.fromtimestamp(last / 1000).strftime("%H:%M")
+        assert badge.inner_text().strip() == f"数据更新于 {hhmm}"
+        assert _tile(page, "visits") == visits, "the last data stay on screen"
+        server.start()
+        page.wait_for_function("() => !GridAtlasWall.state.stale", timeout=15_000)
+        assert badge.is_hidden()
+        assert page.evaluate("() => window.__kept") == "no reload"
+    finally:
+        if server.server:
+            server.stop()
+
+
+def test_tour_moves_through_the_districts(page, live_server, app):
+    _open(page, live_server(app) + "/wall?tour=1&dwell=2&refresh=30", (1920, 1080))
+    page.wait_for_function("() => GridAtlasWall.state.tourSteps >= 1", timeout=10_000)
+    # The tour goes city -> first district -> ...; wait for the board of the current stop.
+    page.wait_for_function("""() => { const s = GridAtlasWall.state;
+        return document.querySelector('#wall-rank-title').textContent.includes(
+          document.querySelector('#wall-view-name').textContent) && s.stop > 0; }""", timeout=10_000)
+    page.wait_for_timeout(1200)  # the map flies to the district
+    seen = page.evaluate("""() => { const m = GridAtlasWall.map, s = GridAtlasWall.state;
+        const stop = GridAtlasWall.stops[s.stop], city = GridAtlasWall.stops[0];
+        return {stop: s.stop, name: stop.name, level: stop.level,
+                inside: L.latLngBounds(stop.bounds).contains(m.getCenter()),
+                zoom: m.getZoom(), cityZoom: m.getBoundsZoom(city.bounds)}; }""")
+    districts = app.extensions["gridatlas"].atlas.layers["district"]
+    assert seen["level"] == "district" and seen["name"] in set(districts["name"])
+    assert page.locator("#wall-view-name").inner_text() == seen["name"]
+    assert page.locator("#wall-tour").inner_text() == f"轮播 {seen['stop'] + 1}/11"
+    assert seen["inside"] and seen["zoom"] > seen["cityZoom"]
+    assert page.console_errors == []

@@ -1,0 +1,141 @@
+"""The upload page: import, report, rejected rows; 413 and hostile zips store nothing."""
+
+from __future__ import annotations
+
+import csv
+import io
+import shutil
+import sqlite3
+import zipfile
+
+import pytest
+
+from geo.settings import PROJECT_ROOT
+from web import create_app
+
+FIXTURES = PROJECT_ROOT / "tests" / "fixtures" / "ingest"
+
+
+@pytest.fixture
+def data_dir(demo_settings, tmp_path):
+    data = tmp_path / "data"
+    shutil.copytree(demo_settings.data_path, data)
+    return data
+
+
+@pytest.fixture
+def app(data_dir):
+    return create_app({"TESTING": True, "SETTINGS": {"data_dir": str(data_dir), "secret_key": "test",
+                                                      "max_upload_bytes": 200_000}})
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+def _state(data_dir):
+    con = sqlite3.connect(data_dir / "gridatlas.sqlite")
+    try:
+        return (con.execute("SELECT value FROM meta WHERE key = 'version'").fetchone()[0],
+                con.execute("SELECT COUNT(*) FROM records").fetchone()[0],
+                con.execute("SELECT COUNT(*), SUM(value) FROM counts").fetchone())
+    finally:
+        con.close()
+
+
+def _post(client, data: bytes, filename: str, url: str = "/upload", **fields):
+    form = {"file": (io.BytesIO(data), filename), "metric": "visits", **fields}
+    return client.post(url, data=form, content_type="multipart/form-data")
+
+
+def test_the_form_offers_the_metrics_and_coordinate_systems(client):
+    page = client.get("/upload?lang=en")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert 'type="file" name="file"' in html and 'enctype="multipart/form-data"' in html
+    assert 'value="visits"' in html and 'value="checkpoint_checks"' not in html
+    assert 'value="gcj02"' in html and 'value="bd09"' in html and 'value="EPSG:4549"' in html
+
+
+def test_upload_shows_the_report_and_the_rejected_rows_download(client, app):
+    service = app.extensions["gridatlas"]
+    before = service.area_total("330200", "visits")
+    answer = _post(client, (FIXTURES / "reason_outside_city.csv").read_bytes(), "出行记录.csv")
+    assert answer.status_code == 303
+    report_url = answer.headers["Location"]
+    page = client.get(report_url + "?lang=en").get_data(as_text=True)
+    assert 'id="summary">read 6, accepted 5, duplicate 0, rejected 1<' in page
+    assert "outside the city" in page and "X001" in page and "出行记录.csv" in page
+    assert "不在市域内" in client.get(report_url + "?lang=zh").get_data(as_text=True)
+    # The map's numbers move at once (same service, no restart).
+    assert service.area_total("330200", "visits") == before + 5
+
+    download = client.get(report_url + "/rejected.csv")
+    assert download.status_code == 200 and download.mimetype == "text/csv"
+    assert "attachment" in download.headers["Content-Disposition"]
+    rows = list(csv.DictReader(io.StringIO(download.get_data().decode("utf-8-sig"))))
+    assert [(r["row"], r["reason"], r["id"]) for r in rows] == [("7", "outside the city", "X001")]
+
+    # The import is listed on the form page.
+    assert "出行记录.csv" in client.get("/upload").get_data(as_text=True)
+
+
+def test_uploading_again_adds_nothing(client, data_dir):
+    data = (FIXTURES / "visits_gbk.csv").read_bytes()
+    client.get(_post(client, data, "gbk.csv").headers["Location"])
+    state = _state(data_dir)
+    again = client.get(_post(client, data, "gbk.csv").headers["Location"] + "?lang=en").get_data(as_text=True)
+    assert "read 5, accepted 0, duplicate 5, rejected 0" in again
+    assert _state(data_dir)[1:] == state[1:]
+
+
+def test_an_upload_over_the_limit_gets_413_and_stores_nothing(client, data_dir):
+    before = _state(data_dir)
+    big = b"id,date,lon,lat\n" + b"V1,2020-02-01,121.55,29.87\n" * 10_000  # 270 kB > 200 kB
+    answer = _post(client, big, "big.csv", url="/upload?lang=en")
+    assert answer.status_code == 413
+    assert "The upload is too large" in answer.get_data(as_text=True)
+    assert "nothing was imported" in answer.get_data(as_text=True)
+    assert _state(data_dir) == before
+    assert not (data_dir / "uploads").exists() or not any((data_dir / "uploads").iterdir())
+
+
+def test_the_413_page_says_what_the_limit_is(data_dir):
+    app = create_app({"TESTING": True, "SETTINGS": {"data_dir": str(data_dir), "max_upload_bytes": 2 * 1024 * 1024}})
+    answer = app.test_client().post("/upload?lang=en", data={"file": (io.BytesIO(b"x" * 3_000_000), "big.csv")},
+                                    content_type="multipart/form-data")
+    assert answer.status_code == 413
+    assert "larger than the upload limit of 2 MB, so nothing was imported" in answer.get_data(as_text=True)
+
+
+def test_a_zip_slip_upload_is_refused_whole(client, data_dir):
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("visits.csv", (FIXTURES / "visits_ok.csv").read_bytes())
+        zf.writestr("../../evil.sh", b"echo pwned")
+    before = _state(data_dir)
+    answer = _post(client, buf.getvalue(), "visits.zip")
+    assert answer.status_code == 422
+    assert "visits.zip: refused: the archive entry '../../evil.sh' points outside the archive" in answer.get_data(as_text=True)
+    assert _state(data_dir) == before
+
+
+def test_a_zip_bomb_upload_is_refused(data_dir):
+    app = create_app({"TESTING": True, "SETTINGS": {"data_dir": str(data_dir), "max_unzipped_bytes": 1_000_000}})
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("visits.shp", bytes(20_000_000))
+    assert len(buf.getvalue()) < 100_000
+    before = _state(data_dir)
+    answer = _post(app.test_client(), buf.getvalue(), "bomb.zip")
+    assert answer.status_code == 422
+    assert "possible zip bomb" in answer.get_data(as_text=True)
+    assert _state(data_dir) == before
+
+
+def test_unknown_or_malformed_import_ids(client):
+    assert client.get("/upload/20200101-000000-abcdef").status_code == 400
+    assert client.get("/upload/..%2F..%2Fetc/rejected.csv").status_code in (400, 404)
+    answer = _post(client, b"", "")
+    assert answer.status_code == 400

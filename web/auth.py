@@ -1,0 +1,494 @@
+"""Sign-in, sessions, CSRF and the access rule of every route.
+
+Every view function carries an access rule, set by one of the decorators below; one
+``before_request`` hook (:func:`_guard`) enforces it before the view (and before any cache
+check) runs, so a route cannot forget its check:
+
+* :func:`public`: no sign-in (the login page, static files);
+* :func:`signed_in`: any signed-in user; the route shows nothing tied to an area;
+* :func:`area_scoped`: the area code in the URL must lie inside the user's jurisdiction (403);
+* :func:`listing`: the route lists areas and trims them with :func:`current_scope` itself;
+* :func:`city_wide`: only users whose jurisdiction is the whole city;
+* :func:`requires`: a permission of the role (``import`` for uploads: admins only).
+
+A route without a rule answers 403 (fail closed), and ``tests/web/test_route_scopes.py``
+fails for it. Flask's and the vendor files' static routes are public by :data:`PUBLIC_ENDPOINTS`.
+
+Sessions are Flask's signed cookie: HttpOnly, SameSite=Lax, Secure when
+``GRIDATLAS_SESSION_COOKIE_SECURE`` is true, ending after ``session_hours`` however active,
+and at once when the user's password changes or the user is removed. Every POST, PUT, PATCH
+and DELETE needs a CSRF token (Flask-WTF): the ``csrf_token`` field of a form, or the
+``X-CSRFToken`` header (the token is in ``<meta name="csrf-token">`` of each page); without
+one the answer is 400, ``/login`` included. Failed logins are limited per user name and per
+client address.
+
+Tests: an app created with ``TESTING=True`` treats requests as those of ``TEST_USER`` (an
+admin unless the test config says otherwise; None = nobody), and ``app.test_client(user=...)``
+picks another user per client. Both exist only in an app built with a test config, which the
+environment cannot set, and such requests skip the CSRF check: a browser is never involved.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from functools import wraps
+from urllib.parse import urlsplit
+
+from flask import (Blueprint, Flask, current_app, g, make_response, redirect, render_template, request, session,
+                   url_for)
+from flask.testing import FlaskClient
+from flask_babel import gettext as _
+from flask_wtf.csrf import CSRFProtect
+from markupsafe import Markup
+from werkzeug.exceptions import TooManyRequests, Unauthorized
+
+from geo import audit, users
+from geo.errors import BadParameter, Forbidden
+from geo.hierarchy import CITY_CODE
+from geo.scope import Scope
+
+bp = Blueprint("auth", __name__)
+csrf = CSRFProtect()
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# Routes we do not write ourselves: Flask's static folder and the vendored front-end files.
+PUBLIC_ENDPOINTS = frozenset({"static", "vendor_static.vendor_file"})
+# What a user who must change their password may still open.
+WHILE_MUST_CHANGE = frozenset({"auth.password", "auth.logout", "auth.login"})
+# WSGI environ key of a test client's user. Not an HTTP header (those become HTTP_*), so no
+# request from outside can carry it; and it is read only by an app built with TESTING=True.
+TEST_USER_ENVIRON = "gridatlas.test_user"
+DEFAULT_TEST_USER = {"name": "test-admin", "role": "admin", "area": CITY_CODE}
+_NO_TEST_USER = object()
+
+
+# ---------------------------------------------------------------------------------------------
+# Access rules
+# ---------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Access:
+    """The access rule of one route."""
+
+    kind: str  # public, signed_in, area, listing, city, permission
+    permission: str = "view"
+    arg: str | None = None  # the URL argument holding the area code (kind "area")
+
+
+def _mark(access: Access):
+    def decorate(view):
+        view.gridatlas_access = access
+        return view
+
+    return decorate
+
+
+def public(view):
+    """Rule: anyone, signed in or not."""
+    return _mark(Access("public"))(view)
+
+
+def signed_in(view):
+    """Rule: any signed-in user; the route shows nothing that belongs to an area."""
+    return _mark(Access("signed_in"))(view)
+
+
+def area_scoped(arg: str = "code", permission: str = "view"):
+    """Rule: the area code in URL argument ``arg`` must lie inside the user's jurisdiction, and
+    the role must grant ``permission`` (``view`` or ``export``)."""
+    return _mark(Access("area", permission, arg))
+
+
+def listing(view):
+    """Rule: signed in; the route lists areas and keeps only those of :func:`current_scope`."""
+    return _mark(Access("listing"))(view)
+
+
+def city_wide(permission: str = "view"):
+    """Rule: only users whose jurisdiction is the whole city (city-wide totals, the status)."""
+    return _mark(Access("city", permission))
+
+
+def requires(permission: str):
+    """Rule: the role must grant ``permission`` (``import``: admins only)."""
+    return _mark(Access("permission", permission))
+
+
+def access_of(app: Flask, endpoint: str) -> Access | None:
+    """The access rule of ``endpoint`` (None: the route has none and is refused)."""
+    if endpoint in PUBLIC_ENDPOINTS:
+        return Access("public")
+    view = app.view_functions.get(endpoint)
+    return getattr(view, "gridatlas_access", None)
+
+
+# ---------------------------------------------------------------------------------------------
+# The current user
+# ---------------------------------------------------------------------------------------------
+
+def current_user() -> users.User | None:
+    """The signed-in user of this request, or None."""
+    return g.get("user")
+
+
+def current_scope() -> Scope:
+    """The jurisdiction of the signed-in user. Only routes with a rule other than ``public``
+    call it, and the guard has made sure someone is signed in."""
+    user = current_user()
+    if user is None:
+        raise Unauthorized(_("Please sign in."))
+    return user.scope
+
+
+def can_see(code: str) -> bool:
+    """True when the signed-in user may open area ``code`` (templates use it for links)."""
+    user = current_user()
+    return user is not None and user.scope.can_see(code)
+
+
+def cache_identity() -> str:
+    """What makes the same URL answer differently for different users (for ETags)."""
+    user = current_user()
+    return "-" if user is None else f"{user.name}|{user.role}|{user.area}|{user.stamp}"
+
+
+def _test_user(spec: dict | None) -> users.User | None:
+    if not spec:
+        return None
+    role = spec.get("role", "city")
+    area = spec.get("area") or CITY_CODE
+    Scope(role, area)  # a wrong role or area fails loudly in the test, not as a 403 later
+    return users.User(spec.get("name", f"test-{role}"), role, area, False, "", "", None, "test")
+
+
+def _load_user() -> None:
+    """Find who sends this request: a test client's user, the session's, or the test default."""
+    g.user = None
+    g.test_principal = False
+    spec = request.environ.get(TEST_USER_ENVIRON, _NO_TEST_USER) if current_app.testing else _NO_TEST_USER
+    if spec is not _NO_TEST_USER and spec is not None:
+        g.user = _test_user(spec)
+        g.test_principal = True
+        return
+    name = session.get("user")
+    if name:
+        user = users.get_user(_store(), name)
+        hours = _settings().session_hours
+        fresh = time.time() - float(session.get("at", 0)) < hours * 3600
+        if user is not None and session.get("stamp") == user.stamp and fresh:
+            g.user = user
+            return
+        session.clear()  # removed user, changed password or expired: signed out
+    # A client made with user=None signs in for real (or stays anonymous): no default user.
+    if spec is _NO_TEST_USER and current_app.testing and current_app.config.get("TEST_USER"):
+        g.user = _test_user(current_app.config["TEST_USER"])
+        g.test_principal = True
+
+
+def _store():
+    from . import service
+
+    return service().store
+
+
+def _settings():
+    from . import service
+
+    return service().settings
+
+
+def _client() -> str:
+    return request.remote_addr or "-"
+
+
+def record(action: str, target: str = "", outcome: str = "ok", detail: dict | None = None) -> None:
+    """Append an audit entry for the current user (``-`` when nobody is signed in)."""
+    user = current_user()
+    audit.record(_store(), user.name if user else "-", action, target, outcome, detail, _client())
+
+
+# ---------------------------------------------------------------------------------------------
+# The guard
+# ---------------------------------------------------------------------------------------------
+
+def _wants_json() -> bool:
+    return request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json"
+
+
+def _guard():
+    """Enforce the route's access rule (runs before every view)."""
+    if request.endpoint in PUBLIC_ENDPOINTS and request.method in SAFE_METHODS:
+        g.user, g.test_principal = None, False
+        return None  # static files: no need to look the user up
+    _load_user()
+    if request.method not in SAFE_METHODS and not g.test_principal:
+        csrf.protect()  # 400 without a valid token, whoever asks
+    endpoint = request.endpoint
+    if endpoint is None:  # no route matched: the 404/405 follows
+        return None
+    access = access_of(current_app, endpoint)
+    if access is None:
+        current_app.logger.error("route %s has no access rule; refused", endpoint)
+        raise Forbidden(f"route {endpoint!r} has no access rule")
+    if access.kind == "public":
+        return None
+    user = current_user()
+    if user is None:
+        if _wants_json() or request.method not in SAFE_METHODS:
+            raise Unauthorized(_("Please sign in."))
+        return redirect(url_for("auth.login", next=_here()))
+    if user.must_change and endpoint not in WHILE_MUST_CHANGE:
+        if _wants_json():
+            raise Forbidden("change your one-time password first (/account/password)")
+        return redirect(url_for("auth.password"))
+    scope = user.scope
+    try:
+        scope.require(access.permission)
+        if access.kind == "area":
+            scope.check((request.view_args or {}).get(access.arg))
+        elif access.kind == "city" and not scope.is_city:
+            raise Forbidden(f"this page covers the whole city, outside the jurisdiction of {scope.describe()}")
+    except Forbidden as err:
+        record("forbidden", request.path, "refused", {"endpoint": endpoint, "reason": str(err)})
+        raise
+    return None
+
+
+def _here() -> str:
+    return request.full_path.rstrip("?") if request.query_string else request.path
+
+
+def safe_next(target: str | None) -> str | None:
+    """``target`` when it is a path on this site, else None (no open redirect)."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or any(ord(c) < 32 for c in target):
+        return None
+    return target
+
+
+# ---------------------------------------------------------------------------------------------
+# Login rate limit
+# ---------------------------------------------------------------------------------------------
+
+class LoginLimiter:
+    """Failed logins per key (user name, client address) in a sliding window; in memory, so
+    per process (``make run`` serves from one process)."""
+
+    MAX_KEYS = 10_000
+
+    def __init__(self, attempts: int, window_seconds: float, clock=time.monotonic):
+        self.attempts = attempts
+        self.window = window_seconds
+        self.clock = clock
+        self._failures: dict[str, deque] = {}
+        self._lock = threading.Lock()
+
+    def _recent(self, key: str) -> deque:
+        times = self._failures.get(key)
+        if times is None:
+            return deque()
+        cutoff = self.clock() - self.window
+        while times and times[0] <= cutoff:
+            times.popleft()
+        return times
+
+    def blocked(self, key: str, limit: int | None = None) -> bool:
+        """True when ``key`` has used up its failed attempts in the window."""
+        with self._lock:
+            return len(self._recent(key)) >= (limit or self.attempts)
+
+    def fail(self, *keys: str) -> None:
+        """Count one failed login against each key."""
+        with self._lock:
+            if len(self._failures) > self.MAX_KEYS:  # forget the oldest, never grow without bound
+                for old in list(self._failures)[: self.MAX_KEYS // 10]:
+                    del self._failures[old]
+            now = self.clock()
+            for key in keys:
+                self._recent(key)
+                self._failures.setdefault(key, deque()).append(now)
+
+    def reset(self, key: str) -> None:
+        """Forget the failures of ``key`` (after a successful login)."""
+        with self._lock:
+            self._failures.pop(key, None)
+
+
+def limiter() -> LoginLimiter:
+    """The app's login limiter."""
+    return current_app.extensions["gridatlas_login_limiter"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Routes
+# ---------------------------------------------------------------------------------------------
+
+def _home_of(user: users.User) -> str:
+    if user.must_change:
+        return url_for("auth.password")
+    return url_for("pages.city")
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@public
+def login():
+    """The sign-in form; a POST checks the password (CSRF token required)."""
+    target = safe_next(request.values.get("next"))
+    user = current_user()
+    if request.method == "GET":
+        if user is not None and not g.test_principal:
+            return redirect(target or _home_of(user))
+        return _login_page(target)
+    name = (request.form.get("username") or "").strip()[:64]
+    password = request.form.get("password") or ""
+    name_key, client_key = f"name:{name.lower()}", f"client:{_client()}"
+    lim = limiter()
+    if lim.blocked(name_key) or lim.blocked(client_key, lim.attempts * 4):
+        audit.record(_store(), name or "-", "login_failed", name, "rate_limited", None, _client())
+        raise TooManyRequests(_("Too many failed sign-ins. Wait %(n)s minutes and try again.",
+                                n=_settings().login_window_minutes))
+    found = users.authenticate(_store(), name, password) if name and password else None
+    if found is None:
+        lim.fail(name_key, client_key)
+        audit.record(_store(), name or "-", "login_failed", name, "refused", None, _client())
+        return _login_page(target, error=_("Wrong user name or password."), status=401, name=name)
+    lim.reset(name_key)
+    session.clear()  # a fresh session (and CSRF token) for the signed-in user
+    session.permanent = True
+    session.update(user=found.name, stamp=found.stamp, at=time.time())
+    g.user = found
+    record("login", found.name, "ok", {"role": found.role, "area": found.area})
+    return redirect(url_for("auth.password") if found.must_change else (target or _home_of(found)))
+
+
+def _login_page(target: str | None, error: str | None = None, status: int = 200, name: str = ""):
+    return render_template("login.html", next=target, error=error, name=name), status
+
+
+@bp.route("/logout", methods=["GET", "POST"])
+@public
+def logout():
+    """POST signs out (CSRF token required); GET shows the button, so a link cannot sign
+    anyone out."""
+    if request.method == "GET":
+        return render_template("logout.html")
+    user = current_user()
+    if user is not None and not g.test_principal:
+        record("logout", user.name)
+    session.clear()
+    response = make_response(redirect(url_for("auth.login")))
+    # The browser drops what it cached for this user (a shared terminal is a common case).
+    response.headers["Clear-Site-Data"] = '"cache"'
+    return response
+
+
+@bp.route("/account/password", methods=["GET", "POST"])
+@signed_in
+def password():
+    """Change one's own password (required after a one-time password)."""
+    user = current_user()
+    if request.method == "GET":
+        return render_template("password.html", user=user)
+    current = request.form.get("current") or ""
+    new = request.form.get("new") or ""
+    if new != (request.form.get("confirm") or ""):
+        return render_template("password.html", user=user, error=_("The two new passwords differ.")), 400
+    if g.test_principal:
+        raise BadParameter("a test user has no stored password")
+    try:
+        changed = users.change_own_password(_store(), user.name, current, new)
+    except BadParameter as err:
+        return render_template("password.html", user=user, error=_password_message(str(err))), 400
+    session.update(stamp=changed.stamp)
+    g.user = changed
+    record("password_changed", changed.name)
+    return redirect(url_for("pages.city"))
+
+
+def _password_message(message: str) -> str:
+    if message.startswith("the current password"):
+        return _("The current password is wrong.")
+    if "at least" in message:
+        return _("The new password must have at least %(n)s characters.", n=users.MIN_PASSWORD)
+    return message
+
+
+def account_menu() -> Markup:
+    """The signed-in user's name, jurisdiction and sign-out button, for the page top bar."""
+    user = current_user()
+    if user is None:
+        return Markup("")
+    return Markup(render_template("_account.html", user=user))
+
+
+# ---------------------------------------------------------------------------------------------
+# Test client and set-up
+# ---------------------------------------------------------------------------------------------
+
+class TestClient(FlaskClient):
+    """``app.test_client(user={"role": "town", "area": "330212101"})`` sends requests as that
+    user; ``user=None`` as nobody until it signs in through /login; without ``user`` as the
+    app's ``TEST_USER``."""
+
+    _UNSET = object()
+
+    def __init__(self, *args, user=_UNSET, **kwargs):
+        super().__init__(*args, **kwargs)
+        if user is not self._UNSET:
+            self.environ_base[TEST_USER_ENVIRON] = user
+
+
+def audited(action: str, arg: str | None = None):
+    """Decorator: append an audit entry (``export``, ``import``...) for every call of the view,
+    with its outcome; ``arg`` names the URL argument that is the target."""
+
+    def decorate(view):
+        @wraps(view)
+        def wrapper(*args, **kwargs):
+            target = str(kwargs.get(arg, "")) if arg else request.path
+            detail = {"query": request.args.to_dict()}
+            if request.files:
+                detail["files"] = [f.filename for f in request.files.values()]
+            try:
+                response = make_response(view(*args, **kwargs))
+            except Exception as err:
+                record(action, target, f"failed: {type(err).__name__}", detail)
+                raise
+            record(action, target, "ok" if response.status_code < 400 else str(response.status_code), detail)
+            return response
+
+        return wrapper
+
+    return decorate
+
+
+def init_app(app: Flask) -> None:
+    """Install sessions, CSRF protection, the guard and the login routes on ``app``."""
+    settings = app.extensions["gridatlas"].settings
+    app.config.update(
+        SESSION_COOKIE_NAME="gridatlas_session",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.session_cookie_secure,
+        PERMANENT_SESSION_LIFETIME=settings.session_hours * 3600,
+        # The check runs in the guard (so it also covers routes added later), not by itself.
+        WTF_CSRF_CHECK_DEFAULT=False,
+        WTF_CSRF_TIME_LIMIT=settings.session_hours * 3600,
+    )
+    if app.testing:
+        app.config.setdefault("TEST_USER", DEFAULT_TEST_USER)
+        app.test_client_class = TestClient
+    elif app.config.get("TEST_USER"):
+        raise RuntimeError("TEST_USER is a test setting; it needs TESTING=True")
+    csrf.init_app(app)
+    app.extensions["gridatlas_login_limiter"] = LoginLimiter(settings.login_attempts,
+                                                             settings.login_window_minutes * 60)
+    # First of all before_request functions: nothing runs for a request that is refused.
+    app.before_request_funcs.setdefault(None, []).insert(0, _guard)
+    app.jinja_env.globals.update(current_user=current_user, can_see=can_see, account_menu=account_menu)
+    app.register_blueprint(bp)

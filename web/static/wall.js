@@ -1,0 +1,408 @@
+/* Grid Atlas command-centre wall: keeps the page alive for days without reloading it.
+ *
+ * The map's layers are the officials' map layers (static/app.js), made once by Folium. Every
+ * `refresh` seconds one cycle runs: it asks /api/wall for the tiles and the ranking of the
+ * current view and, only when the store version or "today" moved, the map's endpoints for new
+ * colours (/values) and heat (/checkpoints.geojson), which restyle the existing layers in place
+ * (layer.update). Nothing is re-created per cycle: tiles, ranking rows, legend rows and labels
+ * are made once and only their text and styles change, so the page does not grow.
+ *
+ * When a cycle fails (server stopped, network down, timeout) the last data stay on screen with
+ * a "数据更新于 HH:MM" badge; the next cycles keep trying and the badge goes by itself.
+ * The optional tour moves the view through the city and its districts every `dwell` seconds.
+ */
+(function (window, document) {
+  'use strict';
+
+  var W = window.GridAtlasWall = {};
+  // What the tests and the memory bench read.
+  W.state = {cycles: 0, ok: 0, failed: 0, mapUpdates: 0, tourSteps: 0, stale: false, lastOk: null, lastError: null,
+    errors: [], version: null, day: null, stop: 0};
+
+  var cfg, map, layers, words, stops, refreshMs, timeoutMs;
+  var tiles = {};
+  var rankRows = [];
+  var legendRows = [];
+  var labels = [];
+  var frame = null;
+  var board = null;
+  var mapKey = null;
+  var timer = null;
+  var busy = false;
+  var again = false;
+  var el = {};
+
+  function $(id) { return document.getElementById(id); }
+  function fmt(n) { return Number(n || 0).toLocaleString('en-US'); }
+  function fill(template, values) {
+    return String(template).replace(/%\((\w+)\)s/g, function (m, k) { return k in values ? values[k] : m; });
+  }
+  function signed(n, digits) {
+    var text = digits ? Math.abs(n).toFixed(digits) : fmt(Math.abs(n));
+    return (n > 0 ? '+' : (n < 0 ? '\u2212' : '')) + text;
+  }
+  function pad(n) { return (n < 10 ? '0' : '') + n; }
+  function hhmm(d) { return pad(d.getHours()) + ':' + pad(d.getMinutes()); }
+  function hhmmss(d) { return hhmm(d) + ':' + pad(d.getSeconds()); }
+  function withParams(url, params) {
+    var u = new URL(url, window.location.href);
+    Object.keys(params).forEach(function (k) { u.searchParams.set(k, params[k]); });
+    return u.pathname + u.search;
+  }
+
+  /* A JSON GET that always asks the server (a 304 costs nothing) and gives up after a while,
+     so that a hung connection cannot stop the cycles. */
+  function getJSON(url) {
+    var ctrl = new AbortController();
+    var timeout = setTimeout(function () { ctrl.abort(); }, timeoutMs);
+    return fetch(url, {credentials: 'same-origin', cache: 'no-cache', signal: ctrl.signal,
+      headers: {Accept: 'application/json'}})
+      .then(function (r) {
+        if (!r.ok) {
+          var err = new Error('HTTP ' + r.status + ' ' + url);
+          err.status = r.status;
+          throw err;
+        }
+        return r.json();
+      })
+      .finally(function () { clearTimeout(timeout); });
+  }
+
+  /* Shrink a line's font until its text fits its box (the CSS size is the largest). */
+  function fit(node) {
+    node.style.fontSize = '';
+    if (node.scrollWidth > node.clientWidth && node.clientWidth > 0) {
+      var size = parseFloat(window.getComputedStyle(node).fontSize);
+      node.style.fontSize = (size * node.clientWidth / node.scrollWidth * 0.98).toFixed(1) + 'px';
+    }
+  }
+
+  /* ---- Tiles, ranking, legend, header ------------------------------------------------- */
+
+  /* The 7-day line under a tile (issue 10): one SVG polyline per tile, made once; each
+   * refresh replaces its points. Each line has its own scale (its shape is what counts). */
+  function drawTrend(t, values) {
+    var nums = (values || []).map(function (v) { return v === null || v === undefined ? NaN : Number(v); });
+    var ok = nums.filter(function (v) { return !isNaN(v); });
+    if (!t.trend) {
+      var ns = 'http://www.w3.org/2000/svg';
+      t.trend = document.createElementNS(ns, 'svg');
+      t.trend.setAttribute('class', 'wall-kpi-trend');
+      t.trend.setAttribute('viewBox', '0 0 100 20');
+      t.trend.setAttribute('preserveAspectRatio', 'none');
+      t.trend.setAttribute('aria-hidden', 'true');
+      t.trend.style.cssText = 'display:block;width:100%;height:1.4rem;margin-top:0.3rem;overflow:visible';
+      t.trendLine = document.createElementNS(ns, 'polyline');
+      t.trendLine.setAttribute('fill', 'none');
+      t.trendLine.setAttribute('stroke', '#fdae61');
+      t.trendLine.setAttribute('stroke-width', '2');
+      t.trendLine.setAttribute('vector-effect', 'non-scaling-stroke');
+      t.trend.appendChild(t.trendLine);
+      t.root.appendChild(t.trend);
+    }
+    t.trend.style.visibility = ok.length > 1 ? 'visible' : 'hidden';
+    if (ok.length < 2) { return; }
+    var lo = Math.min.apply(null, ok), hi = Math.max.apply(null, ok), span = hi - lo || 1;
+    var points = [];
+    nums.forEach(function (v, i) {
+      if (!isNaN(v)) { points.push((100 * i / (nums.length - 1)).toFixed(1) + ',' + (18 - 16 * (v - lo) / span).toFixed(1)); }
+    });
+    t.trendLine.setAttribute('points', points.join(' '));
+    t.root.setAttribute('data-trend', nums.join(','));
+  }
+
+  function renderTiles(b) {
+    b.kpis.forEach(function (k) {
+      var t = tiles[k.key];
+      if (!t) { return; }
+      var missing = k.value === null || k.value === undefined;
+      t.root.classList.toggle('wall-kpi-missing', missing);
+      t.value.textContent = missing ? '\u2013' : (k.kind === 'rate' ? k.value.toFixed(1) : fmt(k.value));
+      t.today.className = 'wall-kpi-today';
+      if (k.kind === 'count') {
+        t.today.innerHTML = '';
+        t.today.appendChild(document.createTextNode(words.today + ' '));
+        var bold = document.createElement('b');
+        bold.textContent = signed(k.today);
+        t.today.appendChild(bold);
+        t.note.textContent = k.yesterday === null ? '' : words.yesterday + ' ' + signed(k.yesterday);
+      } else {
+        var change = k.today === null || k.today === undefined ? '' :
+          words.vsYesterday + ' ' + signed(k.today, k.kind === 'rate' ? 1 : 0) + (k.kind === 'rate' ? ' ' + words.points : '');
+        t.today.textContent = change;
+        if (k.today > 0) { t.today.classList.add('up'); } else if (k.today < 0) { t.today.classList.add('down'); }
+        t.note.textContent = missing ? words.noFigures : (k.kind === 'rate' ?
+          fill(words.online, {online: fmt(k.online), total: fmt(k.of)}) : fill(words.of, {n: fmt(k.of)}));
+      }
+      drawTrend(t, k.trend);
+      fit(t.value);
+      fit(t.today);
+      fit(t.note);
+    });
+  }
+
+  function renderRanking(b) {
+    var r = b.ranking;
+    el.rankTitle.textContent = b.area.level === 'city' ? words.rankCity : fill(words.rankDistrict, {name: b.area.name});
+    rankRows.forEach(function (li, i) {
+      var row = r.rows[i];
+      li.hidden = !row;
+      if (!row) { return; }
+      li.setAttribute('data-code', row.code);
+      li.children[0].textContent = row.rank;
+      li.children[1].textContent = row.name;
+      li.children[2].textContent = fmt(row.value);
+      li.children[3].textContent = signed(row.today);
+      li.children[4].firstChild.style.width = (r.max ? 100 * row.value / r.max : 0).toFixed(1) + '%';
+    });
+    var rows = 'repeat(' + Math.max(r.rows.length, 8) + ', minmax(0, 1fr))';
+    if (el.rankList.style.gridTemplateRows !== rows) { el.rankList.style.gridTemplateRows = rows; }
+    el.rankNote.textContent = r.count > r.rows.length ? fill(words.rankMore, {shown: r.rows.length, n: r.count}) : '';
+  }
+
+  /* The class scale: one block per class, its lower limit under its left edge and the highest
+     limit under the right edge of the last one. */
+  function renderLegend(legend) {
+    var n = legend.classes.length;
+    legendRows.forEach(function (block, i) {
+      var c = legend.classes[i];
+      block.hidden = !c;
+      if (!c) { return; }
+      block.classList.toggle('last', i === n - 1);
+      block.children[0].style.background = c.color;
+      block.children[1].textContent = fmt(Math.round(i === 0 ? legend.lower : legend.classes[i - 1].upper));
+      block.children[2].textContent = fmt(Math.round(c.upper));
+    });
+    el.legendMeta.textContent = words.legendLevel + ' \u00b7 ' + legend.period.from + ' \u2013 ' + legend.period.to;
+  }
+
+  function renderHead(b) {
+    el.viewName.textContent = b.area.name;
+    el.data.innerHTML = '';
+    el.data.appendChild(document.createTextNode(fill(words.dataDay, {day: ''})));
+    var day = document.createElement('b');
+    day.textContent = b.day;
+    el.data.appendChild(day);
+    el.data.appendChild(document.createTextNode(' \u00b7 ' + fill(words.version, {v: b.version})));
+    el.legendHeat.textContent = fill(words.heat, {day: b.day});
+  }
+
+  function render(b) {
+    board = b;
+    W.state.version = b.version;
+    W.state.day = b.day;
+    renderHead(b);
+    renderTiles(b);
+    renderRanking(b);
+  }
+
+  /* ---- Map: new colours and heat for the same layers ------------------------------------ */
+
+  function refreshMap(b) {
+    return Promise.all([
+      getJSON(withParams(cfg.urls.values, {from: b.period.from, to: b.day})),
+      getJSON(withParams(cfg.urls.checkpoints, {from: b.day, to: b.day}))
+    ]).then(function (res) {
+      layers.areas.update(res[0].values);
+      renderLegend(res[0].legend);
+      layers.heat.update(res[1]);
+      W.state.mapUpdates++;
+    });
+  }
+
+  /* District outlines, the current one lit, and the names of the areas: made once. */
+  function buildFrame() {
+    getJSON(cfg.urls.districts).then(function (fc) {
+      if (frame) { return; }
+      frame = L.geoJSON(fc, {pane: 'ga-lines', interactive: false, renderer: map._ga ? map._ga.lines : undefined,
+        style: frameStyle}).addTo(map);
+    }).catch(function () { window.setTimeout(buildFrame, timeoutMs); });
+    map.createPane('wall-labels').style.zIndex = 640;
+    map.getPane('wall-labels').style.pointerEvents = 'none';
+    cfg.labels.forEach(function (a) {
+      var span = document.createElement('span');
+      span.textContent = a.name;
+      var marker = L.marker([a.lat, a.lon], {pane: 'wall-labels', interactive: false, keyboard: false,
+        icon: L.divIcon({className: 'wall-label wall-label-' + a.level, html: span, iconSize: [0, 0]})});
+      marker.addTo(map);
+      labels.push({area: a, marker: marker});
+    });
+  }
+
+  function frameStyle(feature) {
+    var here = stops[W.state.stop].code === feature.properties.code;
+    return here ? {color: '#fde047', weight: 4.5, opacity: 1, fill: false} :
+      {color: '#dbe7ff', weight: 1.8, opacity: 0.75, fill: false};
+  }
+
+  function showLabels(stop) {
+    labels.forEach(function (l) {
+      var a = l.area;
+      var show = stop.level === 'city' ? a.level === 'district' :
+        (a.level === 'town' ? a.code.indexOf(stop.code) === 0 : a.code !== stop.code);
+      l.wanted = show;
+      var node = l.marker.getElement();
+      if (node) { node.style.display = show ? '' : 'none'; }
+    });
+  }
+
+  /* Frame the current view above the legend strip. */
+  /* Hide the names that would overlap a name already shown (bigger areas first) or stick out
+     of the map. Runs after each move: 30-odd boxes, no new elements. */
+  function declutter() {
+    var box = map.getContainer().getBoundingClientRect();
+    var bottom = el.legend ? el.legend.getBoundingClientRect().top : box.bottom;  // not under the legend
+    var taken = [];
+    labels.forEach(function (l) {
+      var node = l.marker.getElement();
+      if (!node || !l.wanted) { return; }
+      node.style.visibility = '';
+      var r = node.firstChild.getBoundingClientRect();
+      var clash = r.left < box.left || r.right > box.right || r.top < box.top || r.bottom > bottom ||
+        taken.some(function (t) { return r.left < t.right && r.right > t.left && r.top < t.bottom && r.bottom > t.top; });
+      if (clash) { node.style.visibility = 'hidden'; } else { taken.push(r); }
+    });
+  }
+
+  function fitView(animate) {
+    var stop = stops[W.state.stop];
+    var pad = Math.round(map.getSize().y * 0.03);
+    var legend = el.legend ? el.legend.offsetHeight : 0;
+    map.fitBounds(stop.bounds, {paddingTopLeft: [pad, pad], paddingBottomRight: [pad, pad + legend],
+      animate: animate, duration: 1.0});
+  }
+
+  /* ---- Cycles -------------------------------------------------------------------------- */
+
+  function succeeded() {
+    W.state.ok++;
+    W.state.lastOk = new Date();
+    W.state.lastError = null;
+    setStale(false);
+    el.fresh.textContent = fill(words.refreshed, {time: hhmmss(W.state.lastOk)});
+  }
+
+  function failed(err) {
+    W.state.failed++;
+    W.state.lastError = String(err && err.message || err);
+    W.state.errors.push(new Date().toISOString() + ' ' + W.state.lastError);
+    if (W.state.errors.length > 5) { W.state.errors.shift(); }  // the last few, for whoever looks
+    W.state.signedOut = !!(err && err.status === 401);
+    setStale(true);
+  }
+
+  function setStale(stale) {
+    W.state.stale = stale;
+    document.body.classList.toggle('wall-is-stale', stale);
+    el.stale.hidden = !stale;
+    if (stale) {
+      el.staleText.textContent = fill(words.stale, {time: W.state.lastOk ? hhmm(W.state.lastOk) : '--:--'}) +
+        (W.state.signedOut ? ' \u00b7 ' + words.signIn : '');
+      el.stale.title = words.offline + (W.state.lastError ? ': ' + W.state.lastError : '');
+    }
+  }
+
+  function cycle() {
+    busy = true;
+    W.state.cycles++;
+    var stop = stops[W.state.stop];
+    getJSON(withParams(cfg.urls.board, {area: stop.code})).then(function (b) {
+      if (b.area.code !== stops[W.state.stop].code) { return; }  // the tour moved on meanwhile
+      render(b);
+      var key = b.version + '|' + b.day;
+      if (key === mapKey) { return null; }
+      return refreshMap(b).then(function () { mapKey = key; });
+    }).then(succeeded, failed).then(function () {
+      busy = false;
+      if (again) {
+        again = false;
+        cycle();
+      } else {
+        timer = window.setTimeout(cycle, refreshMs);
+      }
+    });
+  }
+
+  /* Run a cycle now (after the one under way, if any) instead of at the next tick. */
+  function kick() {
+    if (busy) { again = true; return; }
+    window.clearTimeout(timer);
+    cycle();
+  }
+
+  function goTo(index, animate) {
+    W.state.stop = index;
+    var stop = stops[index];
+    el.viewName.textContent = stop.name;
+    if (frame) { frame.setStyle(frameStyle); }
+    showLabels(stop);
+    fitView(animate);
+    if (cfg.tour) {
+      el.tour.textContent = fill(words.tour, {i: index + 1, n: stops.length});
+      if (el.tourBar) {  // restart the progress bar: no transition to 0, then a dwell-long one to 100%
+        el.tourBar.classList.remove('run');
+        el.tourBar.style.transitionDuration = '0s';
+        void el.tourBar.offsetWidth;
+        el.tourBar.style.transitionDuration = cfg.dwell + 's';
+        el.tourBar.classList.add('run');
+      }
+    }
+  }
+
+  function tourStep() {
+    W.state.tourSteps++;
+    goTo((W.state.stop + 1) % stops.length, true);
+    kick();
+  }
+
+  function tick() {
+    var now = new Date();
+    el.clock.textContent = hhmmss(now);
+    var date = now.toLocaleDateString(cfg.lang === 'zh' ? 'zh-CN' : 'en-GB',
+      {year: 'numeric', month: 'long', day: 'numeric', weekday: 'long'});
+    if (el.date.textContent !== date) { el.date.textContent = date; }
+  }
+
+  W.start = function (handles, config) {
+    cfg = config;
+    map = handles.map;
+    layers = {areas: handles.areas, heat: handles.heat};
+    W.layers = layers;
+    W.map = map;
+    W.stops = cfg.stops;
+    words = cfg.words;
+    stops = cfg.stops;
+    refreshMs = Math.max(250, cfg.refresh * 1000);
+    timeoutMs = Math.min(30000, Math.max(5000, 2 * refreshMs));
+    ['view-name', 'data', 'fresh', 'stale', 'stale-text', 'tour', 'tour-bar', 'rank-title', 'rank-note',
+      'legend', 'legend-meta', 'legend-heat', 'clock-time', 'clock-date'].forEach(function (id) {
+      el[id.replace(/-(\w)/g, function (m, c) { return c.toUpperCase(); })] = $('wall-' + id);
+    });
+    el.clock = el.clockTime;
+    el.date = el.clockDate;
+    document.querySelectorAll('.wall-kpi').forEach(function (node) {
+      tiles[node.getAttribute('data-kpi')] = {root: node, value: node.querySelector('.wall-kpi-value'),
+        today: node.querySelector('.wall-kpi-today'), note: node.querySelector('.wall-kpi-note')};
+    });
+    el.rankList = document.querySelector('.wall-rank-rows');
+    rankRows = Array.prototype.slice.call(el.rankList.children);
+    legendRows = Array.prototype.slice.call(document.querySelectorAll('.wall-legend-class'));
+
+    // Heat spots as wide on every screen: the radius follows the root font size (1 rem).
+    var rem = parseFloat(window.getComputedStyle(document.documentElement).fontSize) || 16;
+    layers.heat.setOptions({radius: Math.round(rem * 1.1), blur: Math.round(rem * 1.2)});
+    tick();
+    window.setInterval(tick, 1000);
+    render(cfg.board);
+    W.state.lastOk = new Date();
+    el.fresh.textContent = fill(words.refreshed, {time: hhmmss(W.state.lastOk)});
+    // The layers' first colours come with their geometry; the legend waits for the first cycle.
+    buildFrame();
+    goTo(cfg.start, false);
+    map.on('moveend', declutter);
+    declutter();
+    window.addEventListener('resize', function () { map.invalidateSize(); fitView(false); });
+    if (cfg.tour) { window.setInterval(tourStep, cfg.dwell * 1000); }
+    cycle();
+  };
+})(window, document);
