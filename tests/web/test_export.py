@@ -95,3 +95,15 @@ def test_unknown_area_is_404(client, code):
     r = client.get(f"/export/{code}.png", headers={"Accept": "application/json"})
     assert r.status_code == 404
     assert code in r.get_json()["error"]
+
+
+def test_map_page_offers_the_export_of_its_own_view(client):
+    """The "导出图片" links export exactly what the page shows (area, metric, period)."""
+    page = client.get("/map/330212?metric=home_quarantine&from=2020-02-01&to=2020-02-29").get_data(as_text=True)
+    assert "导出图片" in page
+    for fmt in ("png", "pdf", "svg"):
+        assert f"/export/330212.{fmt}?" in page
+    link = page.split('class="ga-export-png" href="')[1].split('"')[0].replace("&amp;", "&")
+    assert "metric=home_quarantine" in link and "from=2020-02-01" in link and "to=2020-02-29" in link
+    response = client.get(link)
+    assert response.status_code == 200 and response.mimetype == "image/png"
