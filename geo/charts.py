@@ -10,7 +10,7 @@ from __future__ import annotations
 from xml.sax.saxutils import escape, quoteattr
 
 WIDTH = 320
-MAIN_HEIGHT = 150
+MAIN_HEIGHT = 162
 SPARK_HEIGHT = 26
 MAX_SPARKS = 12
 COLORS = {"line": "#bd0026", "area": "#fde0c5", "axis": "#8a8170", "text": "#3b372f", "spark": "#f03b20",
@@ -45,7 +45,7 @@ def trend_svg(series: dict, labels: dict | None = None, max_sparks: int = MAX_SP
     days, values = series["days"], series["values"]
     children = sorted(series.get("children", []), key=lambda c: (-c["total"], c["code"]))
     shown, hidden = children[:max_sparks], max(0, len(children) - max_sparks)
-    left, right, top_pad = 44, 8, 22
+    left, right, top_pad = 44, 8, 34  # room for the title and the peak label above the line
     plot_w = WIDTH - left - right
     plot_h = MAIN_HEIGHT - top_pad - 24
     spark_top = MAIN_HEIGHT + (16 if shown else 0)

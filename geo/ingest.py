@@ -232,11 +232,11 @@ def ingest_file(settings: Settings, path, *, metric: str | None = None, crs=None
         # file does not wait for the raster: the thread finishes on its own.)
         reason = re.sub(r"\b(lon|lat)_col\b", r"--map COLUMN=\1", err.reason)
         raise InputFileError(err.path, reason, row=err.row, feature=err.feature) from None
-    warm.join()
     frame = points.frame
     columns = _find_columns(path, frame, fields, has_default_metric=default_metric is not None)
     say(f"read {len(frame):,} rows; classifying and joining")
-    rows = _Rows.classify(frame, points.problems, columns, default_metric, atlas, _row_offset(path))
+    rows = _Rows.classify(frame, points.problems, columns, default_metric, atlas, _row_offset(path),
+                          before_join=warm.join)
     report = IngestReport(
         import_id=new_import_id(), source=source, metric=default_metric, read=len(frame),
         columns={k: v for k, v in columns.items() if v is not None},
@@ -468,7 +468,7 @@ class _Rows:
         return self.ok & ~self.duplicate_in_store
 
     def reject(self, mask: np.ndarray, key: str, detail) -> None:
-        """File the rows in ``mask`` under ``key`` unless an earlier reason already holds them;
+        """File the rows in ``mask`` under ``key`` unless a reason earlier in REASONS holds them;
         every problem is kept in the row's detail. ``detail`` is a text, or a function of the
         array of row indexes returning one text per row."""
         rows = np.flatnonzero(mask)
@@ -477,8 +477,10 @@ class _Rows:
         texts = [detail] * len(rows) if isinstance(detail, str) else list(detail(rows))
         self._parts.append((rows, np.asarray(texts, dtype=object)))
         self._details = None
-        fresh = rows[self.reason[rows] == 0]
-        self.reason[fresh] = 1 + _REASON_KEYS.index(key)
+        code = 1 + _REASON_KEYS.index(key)
+        current = self.reason[rows]
+        # The earliest reason in REASONS wins, whatever order the checks run in.
+        self.reason[rows] = np.where(current == 0, code, np.minimum(current, code))
 
     def details(self, rows: np.ndarray) -> np.ndarray:
         """The detail of each rejected row in ``rows``: all its problems, joined with "; "."""
@@ -497,13 +499,17 @@ class _Rows:
 
     @classmethod
     def classify(cls, frame: pd.DataFrame, problems, columns: dict, default_metric, atlas: Atlas,
-                 offset: int) -> "_Rows":
-        """Check ids, metrics, coordinates, dates and repeats; join the good rows to their grids."""
+                 offset: int, before_join=None) -> "_Rows":
+        """Check ids, metrics, dates, coordinates and repeats; join the good rows to their grids.
+
+        ``before_join`` is called just before the join (to wait for its index being built)."""
         rows = cls(len(frame), offset)
         rows._ids(frame[columns["id"]], columns["id"])
         rows._metrics(frame[columns["metric"]] if columns.get("metric") else None, default_metric)
-        rows._coordinates(frame, problems, atlas)
         rows._dates(frame[columns["date"]], columns["date"])
+        if before_join is not None:
+            before_join()
+        rows._coordinates(frame, problems, atlas)
         rows._repeats()
         return rows
 

@@ -6,16 +6,21 @@ server-rendered trend chart. Each route parses its arguments, calls one ``geo.ti
 from __future__ import annotations
 
 from flask import Blueprint, Response, request
-from flask_babel import gettext as _
 
 from geo import charts, timeseries
 
 from . import service
 from .auth import area_scoped
 from .caching import json_response, revalidated
+from .i18n import LANGUAGES, select_locale
 from .params import date_arg, map_args, text_arg
 
 bp = Blueprint("time_api", __name__, url_prefix="/api")
+# The chart's few words, per page language (the chart is an image: no gettext catalogue entry needed).
+CHART_WORDS = {
+    "zh": {"peak": "峰值", "others": "另有 {n} 个", "own_scale": "各线按自身比例"},
+    "en": {"peak": "peak", "others": "and {n} more", "own_scale": "each line on its own scale"},
+}
 
 
 def _two_periods():
@@ -58,6 +63,6 @@ def trend(code: str):
     children's sparklines, as SVG."""
     a = map_args(request.args)
     series = timeseries.area_series(service(), code, a.metric, a.start, a.end)
-    labels = {"peak": _("peak"), "others": _("and {n} more"), "own_scale": _("Each line on its own scale")}
-    return Response(charts.trend_svg(series, labels), mimetype="image/svg+xml")
+    words = CHART_WORDS.get(LANGUAGES[select_locale()][0], CHART_WORDS["en"])
+    return Response(charts.trend_svg(series, words), mimetype="image/svg+xml")
 

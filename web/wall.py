@@ -43,9 +43,9 @@ OPTION_NAMES = ("metric", "area", "level", "tour", "dwell", "refresh")
 
 @bp.get("/wall")
 @city_wide()
-@revalidated
 def page():
-    """The wall page for the options in the URL."""
+    """The wall page for the options in the URL. Rendered afresh each time (no 304): the page
+    carries this response's CSP nonce, which a revalidated copy would not match."""
     check_lang(request.args)
     view = wall.wall_view(service(), **{name: text_arg(request.args, name) for name in OPTION_NAMES})
     lang = LANGUAGES[select_locale()][0]

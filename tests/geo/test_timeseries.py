@@ -166,3 +166,31 @@ def test_trend_chart_is_svg_with_escaped_names(service):
     assert "<i>" not in svg and "&lt;i&gt;&amp;x" in svg
     assert svg.count('class="ga-spark"') == min(12, len(s["children"]))
     assert "鄞州区" in svg
+
+
+def test_wall_tiles_carry_the_last_seven_days(service):
+    from geo import wall
+
+    day = wall.data_day(service)
+    tiles = {t["key"]: t for t in wall.kpis(service, CITY, day)}
+    week = service.daily_series(CITY, "visits", day - dt.timedelta(days=6), day)
+    assert tiles["visits"]["trend"] == week.tolist()
+    assert tiles["visits"]["trend"][-1] == tiles["visits"]["today"]
+    assert len(tiles["active_checkpoints"]["trend"]) == 7
+    assert tiles["active_checkpoints"]["trend"][-1] == tiles["active_checkpoints"]["value"]
+    assert tiles["online_rate"]["trend"][-1] == tiles["online_rate"]["value"]
+
+
+def test_exports_take_the_two_period_change(service):
+    from geo.export import map_data, parse_options
+
+    opts = parse_options(YINZHOU, "png", {"metric": "visits", "a_from": "2020-02-01", "a_to": "2020-02-07",
+                                          "b_from": "2020-02-08", "b_to": "2020-02-14"})
+    assert opts.compare == (D(2020, 2, 1), D(2020, 2, 7)) and (opts.start, opts.end) == (D(2020, 2, 8), D(2020, 2, 14))
+    data = map_data(service, opts)
+    ch = timeseries.change(service, YINZHOU, "visits", opts.compare, (opts.start, opts.end))
+    assert data.values["value"].tolist() == [r["diff"] for r in ch["values"]]
+    assert data.classes.color_of(data.values["value"]) == [r["color"] for r in ch["values"]]
+    assert data.classes.labels() == ch["legend"]["labels"]
+    with pytest.raises(BadParameter, match="period a: start 2020-02-09 is after end 2020-02-01"):
+        parse_options(YINZHOU, "png", {"a_from": "2020-02-09", "a_to": "2020-02-01"})

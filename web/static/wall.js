@@ -120,16 +120,16 @@
       t.value.textContent = missing ? '\u2013' : (k.kind === 'rate' ? k.value.toFixed(1) : fmt(k.value));
       t.today.className = 'wall-kpi-today';
       if (k.kind === 'count') {
-        t.today.innerHTML = '';
-        t.today.appendChild(document.createTextNode(words.today + ' '));
-        var bold = document.createElement('b');
-        bold.textContent = signed(k.today);
-        t.today.appendChild(bold);
+        t.todayLabel.textContent = words.today + ' ';
+        t.todayValue.textContent = signed(k.today);
         t.note.textContent = k.yesterday === null ? '' : words.yesterday + ' ' + signed(k.yesterday);
       } else {
-        var change = k.today === null || k.today === undefined ? '' :
-          words.vsYesterday + ' ' + signed(k.today, k.kind === 'rate' ? 1 : 0) + (k.kind === 'rate' ? ' ' + words.points : '');
-        t.today.textContent = change;
+        var known = k.today !== null && k.today !== undefined;
+        t.todayLabel.textContent = known ? words.vsYesterday + ' ' : '';
+        // The arrow is the sign: "较昨日 ▼0.2 个百分点" fits the narrow tiles.
+        var arrow = k.today > 0 ? '\u25b2' : (k.today < 0 ? '\u25bc' : '');
+        t.todayValue.textContent = known ? arrow + (k.kind === 'rate' ? Math.abs(k.today).toFixed(1) + ' ' + words.points :
+          fmt(Math.abs(k.today))) : '';
         if (k.today > 0) { t.today.classList.add('up'); } else if (k.today < 0) { t.today.classList.add('down'); }
         t.note.textContent = missing ? words.noFigures : (k.kind === 'rate' ?
           fill(words.online, {online: fmt(k.online), total: fmt(k.of)}) : fill(words.of, {n: fmt(k.of)}));
@@ -178,12 +178,9 @@
 
   function renderHead(b) {
     el.viewName.textContent = b.area.name;
-    el.data.innerHTML = '';
-    el.data.appendChild(document.createTextNode(fill(words.dataDay, {day: ''})));
-    var day = document.createElement('b');
-    day.textContent = b.day;
-    el.data.appendChild(day);
-    el.data.appendChild(document.createTextNode(' \u00b7 ' + fill(words.version, {v: b.version})));
+    el.data.children[0].textContent = fill(words.dataDay, {day: ''});
+    el.data.children[1].textContent = b.day;
+    el.data.children[2].textContent = ' \u00b7 ' + fill(words.version, {v: b.version});
     el.legendHeat.textContent = fill(words.heat, {day: b.day});
   }
 
@@ -246,7 +243,6 @@
     });
   }
 
-  /* Frame the current view above the legend strip. */
   /* Hide the names that would overlap a name already shown (bigger areas first) or stick out
      of the map. Runs after each move: 30-odd boxes, no new elements. */
   function declutter() {
@@ -264,6 +260,7 @@
     });
   }
 
+  /* Frame the current view above the legend strip. */
   function fitView(animate) {
     var stop = stops[W.state.stop];
     var pad = Math.round(map.getSize().y * 0.03);
@@ -383,6 +380,8 @@
     document.querySelectorAll('.wall-kpi').forEach(function (node) {
       tiles[node.getAttribute('data-kpi')] = {root: node, value: node.querySelector('.wall-kpi-value'),
         today: node.querySelector('.wall-kpi-today'), note: node.querySelector('.wall-kpi-note')};
+      tiles[node.getAttribute('data-kpi')].todayLabel = tiles[node.getAttribute('data-kpi')].today.children[0];
+      tiles[node.getAttribute('data-kpi')].todayValue = tiles[node.getAttribute('data-kpi')].today.children[1];
     });
     el.rankList = document.querySelector('.wall-rank-rows');
     rankRows = Array.prototype.slice.call(el.rankList.children);

@@ -3,10 +3,10 @@
 Serves the app on 127.0.0.1 (as a test app: its requests count as a city-wide user) over a
 data folder (default: the configured one; only read), opens ``/wall`` in headless Chromium at
 each size, waits until the map, the heat and the first refresh are in, and saves
-``wall-<width>.png`` into ``--out`` (default ``docs/screenshots``).
+``wall-<width>.png`` into ``--out`` (default: this folder).
 
-    .venv/bin/python bench/wall_screenshots.py
-    .venv/bin/python bench/wall_screenshots.py --data /path/to/data --query "area=330212&metric=risk_code"
+    .venv/bin/python docs/screenshots/take_wall_screenshots.py
+    .venv/bin/python docs/screenshots/take_wall_screenshots.py --data /path/to/data --query "area=330212&tour=1"
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ import sys
 import threading
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent.parent))
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 SIZES = ((3840, 2160), (1920, 1080))
@@ -29,7 +29,7 @@ READY = ("() => window.GridAtlasWall && GridAtlasWall.state.ok >= 1 && GridAtlas
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--data", type=Path, help="data folder (default: the configured one)")
-    p.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
+    p.add_argument("--out", type=Path, default=HERE)
     p.add_argument("--query", default="", help="wall URL parameters, e.g. area=330212&metric=risk_code")
     p.add_argument("--name", default="wall", help="file name prefix")
     args = p.parse_args(argv)
