@@ -91,7 +91,7 @@
       t.trend.setAttribute('viewBox', '0 0 100 20');
       t.trend.setAttribute('preserveAspectRatio', 'none');
       t.trend.setAttribute('aria-hidden', 'true');
-      t.trend.style.cssText = 'display:block;width:100%;height:1.4rem;margin-top:0.3rem;overflow:visible';
+      // Its size and place are in wall.css (.wall-kpi-trend), with the rest of the tile's layout.
       t.trendLine = document.createElementNS(ns, 'polyline');
       t.trendLine.setAttribute('fill', 'none');
       t.trendLine.setAttribute('stroke', '#fdae61');
