@@ -9,7 +9,10 @@
 ASSETS_DIR := web/assets
 
 $(ASSETS_DIR)/node_modules/.installed: $(ASSETS_DIR)/package.json $(ASSETS_DIR)/package-lock.json
-	@command -v npm >/dev/null 2>&1 || { \
+	@# A fresh Debian machine has no npm: as root, fetch it from Debian's registry; otherwise say how.
+	@command -v npm >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	  echo "installing nodejs and npm with apt-get (needed once, for the map's offline front-end files)" && \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm; } || { \
 	  echo "error: npm not found. Install Node.js and npm (Debian: apt-get install nodejs npm)," >&2; \
 	  echo "       then run make again to install the map's front-end files." >&2; \
 	  exit 1; }
