@@ -510,10 +510,13 @@ def test_sigkill_in_the_middle_of_a_million_row_import_leaves_the_store_as_it_wa
     try:
         # The CLI says so on stderr once its transaction is open...
         deadline = time.monotonic() + 600
-        while True:
-            line = lines.get(timeout=max(1.0, deadline - time.monotonic()))
-            if "transaction open" in line:
-                break
+        said = []
+        while not said or "transaction open" not in said[-1]:
+            try:
+                said.append(lines.get(timeout=1.0))
+            except queue.Empty:
+                assert proc.poll() is None, f"the import ended ({proc.returncode}) before it could be killed: {said}"
+                assert time.monotonic() < deadline, f"no open transaction after 600 s: {said}"
         # ...then wait until it has written megabytes of uncommitted pages to the WAL.
         start = wal.stat().st_size if wal.exists() else 0
         while (wal.stat().st_size if wal.exists() else 0) < start + 8_000_000:
