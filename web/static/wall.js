@@ -272,6 +272,9 @@
   /* ---- Cycles -------------------------------------------------------------------------- */
 
   function succeeded() {
+    // The browser keeps a timing entry per request (up to 250); a wall that runs for days has no
+    // use for them.
+    if (window.performance && performance.clearResourceTimings) { performance.clearResourceTimings(); }
     W.state.ok++;
     W.state.lastOk = new Date();
     W.state.lastError = null;
