@@ -7,7 +7,6 @@ rebuild reads the coordinates straight into NumPy without building 12 million sh
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from pathlib import Path
 
@@ -53,7 +52,3 @@ def event_path(events_dir: Path, metric: str) -> Path:
     """The file of one metric's events."""
     return Path(events_dir) / f"{metric}.parquet"
 
-
-def days_to_dates(day: np.ndarray) -> list[dt.date]:
-    """Convert day indexes to dates."""
-    return [PERIOD_START + dt.timedelta(days=int(d)) for d in day]

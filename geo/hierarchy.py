@@ -55,14 +55,3 @@ def ancestor_codes(code: str) -> list[str]:
         chain.append(p)
     return chain[::-1]
 
-
-def code_prefix(code: str) -> str:
-    """Return the prefix every descendant's code starts with ("" for the whole city)."""
-    return "" if level_of(code) == "city" else code
-
-
-def truncate(grid_codes, level: str):
-    """Cut grid codes (a pandas Series of str) to the code of their ancestor at ``level``."""
-    if level == "city":
-        return grid_codes.str.slice(0, 0).radd(CITY_CODE)
-    return grid_codes.str.slice(0, CODE_LENGTHS[level])

@@ -15,7 +15,7 @@ import pandas as pd
 
 from . import counts as _counts
 from .areas import Atlas, areas_file
-from .metrics import METRICS, PERIOD_END, PERIOD_START, get_metric
+from .metrics import METRICS, PERIOD_END, PERIOD_START
 from .settings import Settings
 from .store import Store
 
@@ -91,10 +91,3 @@ def _file_stamp(path) -> tuple | None:
         return None
     return st.st_ino, st.st_mtime_ns, st.st_size
 
-
-def default_period() -> tuple[dt.date, dt.date]:
-    """The whole data period."""
-    return PERIOD_START, PERIOD_END
-
-
-__all__ = ["AtlasService", "default_period", "get_metric"]
