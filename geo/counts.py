@@ -12,12 +12,13 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from . import count_store
 from .areas import Atlas
 from .hierarchy import CITY_CODE, CODE_LENGTHS, child_level
-from .metrics import METRICS, N_DAYS, PERIOD_END, PERIOD_START, check_period, day_index, get_metric
+from .metrics import N_DAYS, PERIOD_END, PERIOD_START, check_period, day_index, get_metric
 from .store import Store
 
-METRIC_KEYS = tuple(METRICS)
+METRIC_KEYS = count_store.METRIC_KEYS
 
 
 @dataclass
@@ -34,21 +35,17 @@ class CountCube:
 
     @classmethod
     def load(cls, store: Store, atlas: Atlas) -> "CountCube":
-        """Read the counts table of ``store`` into a cube aligned with ``atlas``'s grids."""
+        """Read the counts of ``store`` into a cube aligned with ``atlas``'s grids."""
         con = store.connect()
         try:
+            # One read transaction, so the version and the series belong to the same commit.
+            con.execute("BEGIN")
             version = int(con.execute("SELECT value FROM meta WHERE key='version'").fetchone()[0])
-            rows = pd.read_sql_query("SELECT metric, grid_code, day, value FROM counts", con)
+            values = count_store.read_all(con, atlas.grid_codes)
+            con.execute("COMMIT")
         finally:
             con.close()
-        cube = cls.empty(len(atlas.grid_codes), version)
-        if len(rows):
-            m = pd.Index(METRIC_KEYS).get_indexer(rows["metric"])
-            g = pd.Index(atlas.grid_codes).get_indexer(rows["grid_code"])
-            d = (pd.to_datetime(rows["day"]).to_numpy().astype("datetime64[D]")
-                 - np.datetime64(PERIOD_START, "D")).astype(np.int64)
-            ok = (m >= 0) & (g >= 0) & (d >= 0) & (d < N_DAYS)
-            np.add.at(cube.values, (m[ok], g[ok], d[ok]), rows["value"].to_numpy()[ok])
+        cube = cls(values, version)
         return cube
 
     def grid_totals(self, metric: str, start: dt.date, end: dt.date) -> np.ndarray:

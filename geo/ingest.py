@@ -38,6 +38,7 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 import numpy as np
 import pandas as pd
 
+from . import count_store
 from .areas import Atlas
 from .errors import BadParameter, DataNotReady, InputFileError
 from .hierarchy import CITY_NAME
@@ -797,24 +798,8 @@ def _write_records(con, rows: _Rows, atlas: Atlas, source: str, imported_at: str
     uniq, delta = uniq[delta != 0], delta[delta != 0]
     m, rest = np.divmod(uniq, n_grids * N_DAYS)
     g, d = np.divmod(rest, N_DAYS)
-    _apply_count_delta(con, codes, m, g, d, delta)
+    count_store.add(con, codes, m, g, d, delta)
     con.execute("INSERT OR REPLACE INTO meta VALUES ('records_imported_at', ?)", (imported_at,))
-
-
-def _apply_count_delta(con, codes: np.ndarray, m: np.ndarray, g: np.ndarray, d: np.ndarray, delta: np.ndarray) -> None:
-    """Add ``delta`` at each distinct (metric index, grid index, day index) of the counts table,
-    inside the caller's transaction; cells that fall to zero are removed (as a rebuild leaves them)."""
-    from .counts import METRIC_KEYS
-
-    day_text = np.array([(PERIOD_START + dt.timedelta(days=i)).isoformat() for i in range(N_DAYS)])
-    metrics = np.asarray(METRIC_KEYS)
-    change = zip(metrics[m].tolist(), codes[g].tolist(), day_text[d].tolist(), delta.tolist())
-    con.executemany("INSERT INTO counts (metric, grid_code, day, value) VALUES (?, ?, ?, ?) "
-                    "ON CONFLICT (metric, grid_code, day) DO UPDATE SET value = value + excluded.value", change)
-    down = delta < 0
-    if down.any():
-        con.executemany("DELETE FROM counts WHERE metric = ? AND grid_code = ? AND day = ? AND value = 0",
-                        zip(metrics[m[down]].tolist(), codes[g[down]].tolist(), day_text[d[down]].tolist()))
 
 
 def _fill_report(report: IngestReport, rows: _Rows, source_table: pd.DataFrame | None, rejects_path: Path) -> None:

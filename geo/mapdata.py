@@ -19,20 +19,19 @@ import datetime as dt
 import json
 import threading
 from dataclasses import dataclass, field
-from functools import lru_cache
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import shapely
 
+from . import count_store
 from .areas import Atlas
 from .chinacrs import wgs84_to_gcj02
 from .classify import DEFAULT_K, DEFAULT_METHOD, METHODS, Classes, classify
 from .counts import roll_up
 from .errors import BadParameter
 from .hierarchy import CITY_CODE, LEVELS, child_level
-from .metrics import METRICS, PERIOD_END, PERIOD_START, Metric, check_period, get_metric
+from .metrics import METRICS, PERIOD_END, PERIOD_START, Metric, check_period, day_index, get_metric
 from .store import Store
 
 CRS_CHOICES = ("wgs84", "gcj02")
@@ -366,44 +365,16 @@ def area_bounds(atlas: Atlas, code: str, crs: str = "wgs84") -> list[list[float]
 # Checkpoints: heat weights from the checkpoint_checks table
 # ---------------------------------------------------------------------------------------------
 
-# Up to this many checkpoints are looked up by key; more are summed in one scan of the table.
-_LOOKUP_LIMIT = 2000
-
-
 def checkpoint_checks(store: Store, codes, start: dt.date, end: dt.date) -> np.ndarray:
     """Checks over start..end of each checkpoint in ``codes`` (0 where none), from the store's
-    checkpoint_checks table. SQLite sums them: a few milliseconds for a town; for many
-    checkpoints one scan of the table, whose result is kept per store version and period."""
+    daily checks per checkpoint (held in memory until the store's version moves)."""
+    known, daily = count_store.checkpoint_daily(store)
     codes = list(codes)
-    days = (start.isoformat(), end.isoformat())
-    if len(codes) > _LOOKUP_LIMIT:
-        sums = _all_checkpoint_sums(str(store.path), store.version(), days)
-    elif codes:
-        con = store.connect()
-        try:
-            marks = ",".join("?" * len(codes))
-            sums = dict(con.execute(
-                f"SELECT checkpoint_code, SUM(checks) FROM checkpoint_checks "
-                f"WHERE checkpoint_code IN ({marks}) AND day BETWEEN ? AND ? GROUP BY checkpoint_code",
-                (*codes, *days)).fetchall())
-        finally:
-            con.close()
-    else:
-        sums = {}
-    return np.array([int(sums.get(c, 0)) for c in codes], dtype=np.int64)
-
-
-@lru_cache(maxsize=16)
-def _all_checkpoint_sums(path: str, version: int, days: tuple[str, str]) -> dict:
-    """Every checkpoint's sum over ``days`` (cached: the city map and the wall ask for the same
-    sums again and again; an import moves ``version`` and so misses the cache)."""
-    con = Store(Path(path)).connect()
-    try:
-        return dict(con.execute(
-            "SELECT checkpoint_code, SUM(checks) FROM checkpoint_checks "
-            "WHERE day BETWEEN ? AND ? GROUP BY checkpoint_code", days).fetchall())
-    finally:
-        con.close()
+    out = np.zeros(len(codes), dtype=np.int64)
+    at = pd.Index(known).get_indexer(codes)
+    hit = at >= 0
+    out[hit] = daily[at[hit], day_index(start): day_index(end) + 1].sum(axis=1)
+    return out
 
 
 def checkpoint_weights(service, code: str, start: dt.date | None = None, end: dt.date | None = None,

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from . import count_store
 from .areas import Atlas
 from .counts import METRIC_KEYS
 from .errors import BadParameter
@@ -39,10 +40,6 @@ class RebuildReport:
         """Human-readable summary, one line per metric."""
         return [f"{k}: {n:,} points, {self.outside.get(k, 0):,} outside the city, "
                 f"{self.out_of_period.get(k, 0):,} outside the period" for k, n in self.points.items()]
-
-
-def _day_strings() -> np.ndarray:
-    return np.array([(PERIOD_START + dt.timedelta(days=i)).isoformat() for i in range(N_DAYS)])
 
 
 def _bin(cube_m: np.ndarray, grid: np.ndarray, day: np.ndarray) -> tuple[int, int]:
@@ -68,8 +65,10 @@ def make_assigner(atlas: Atlas, engine: str = "local", scheduler: str | None = N
 
 
 def compute_cube(atlas: Atlas, store: Store, events_dir: Path | None, checks_file: Path | None,
-                 assign=None) -> tuple[np.ndarray, pd.DataFrame, RebuildReport]:
+                 assign=None) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray], RebuildReport]:
     """Join every source point to its grid and return (cube [metric, grid, day], checks, report).
+
+    ``checks`` is (checkpoint codes, their daily checks [checkpoint, day]), atlas order.
 
     ``assign(x, y) -> grid index`` is the join (see :func:`make_assigner`); local by default.
     """
@@ -106,42 +105,37 @@ def compute_cube(atlas: Atlas, store: Store, events_dir: Path | None, checks_fil
             report.points[key] = int(sel.sum())
             report.outside[key], report.out_of_period[key] = _bin(cube[m], grid[sel], day[sel])
 
-    checks = pd.DataFrame(columns=["checkpoint_code", "day", "checks"])
+    cp_codes = atlas.checkpoints["code"].to_numpy()
+    cp_daily = np.zeros((len(cp_codes), N_DAYS), dtype=np.int64)
     if checks_file is not None and Path(checks_file).exists():
         raw = pd.read_parquet(checks_file)
-        cps = atlas.checkpoints.set_index("code")["grid_code"]
-        grid = pd.Index(atlas.grid_codes).get_indexer(cps.reindex(raw["checkpoint_code"]).to_numpy())
+        cp = pd.Index(cp_codes).get_indexer(raw["checkpoint_code"])
+        cp_grid = pd.Index(atlas.grid_codes).get_indexer(atlas.checkpoints["grid_code"])
         day = (raw["date"].to_numpy().astype("datetime64[D]") - np.datetime64(PERIOD_START, "D")).astype(np.int64)
-        ok = (grid >= 0) & (day >= 0) & (day < N_DAYS)
-        np.add.at(cube[METRIC_KEYS.index("checkpoint_checks")], (grid[ok], day[ok]), raw["checks"].to_numpy()[ok])
+        ok = (cp >= 0) & (day >= 0) & (day < N_DAYS)
+        ok[ok] = cp_grid[cp[ok]] >= 0
+        n = raw["checks"].to_numpy()[ok]
+        cp_daily += np.bincount(cp[ok] * N_DAYS + day[ok], weights=n,
+                                minlength=cp_daily.size).astype(np.int64).reshape(cp_daily.shape)
+        placed = cp_grid >= 0
+        np.add.at(cube[METRIC_KEYS.index("checkpoint_checks")], cp_grid[placed], cp_daily[placed])
         report.points["checkpoint_checks"] = int(raw["checks"].sum())
-        checks = pd.DataFrame({"checkpoint_code": raw["checkpoint_code"], "day": _day_strings()[np.clip(day, 0, N_DAYS - 1)],
-                               "checks": raw["checks"]})[ok]
+    checks = (cp_codes, cp_daily)
     report.seconds = time.perf_counter() - t0
     return cube, checks, report
 
 
-WRITE_CHUNK = 100_000
+def write_cube(con, atlas: Atlas, cube: np.ndarray, checks: tuple[np.ndarray, np.ndarray], log=None) -> int:
+    """Replace the counts and the checkpoints' daily checks inside the caller's transaction.
 
-
-def write_cube(con, atlas: Atlas, cube: np.ndarray, checks: pd.DataFrame, log=None) -> int:
-    """Replace the counts and checkpoint_checks tables inside the caller's transaction."""
-    m, g, d = np.nonzero(cube)
-    days = _day_strings()
-    metric_names = np.asarray(METRIC_KEYS)
-    con.execute("DELETE FROM counts")
-    for start in range(0, len(m), WRITE_CHUNK):
-        sl = slice(start, start + WRITE_CHUNK)
-        rows = zip(metric_names[m[sl]].tolist(), atlas.grid_codes[g[sl]].tolist(), days[d[sl]].tolist(),
-                   cube[m[sl], g[sl], d[sl]].tolist())
-        con.executemany("INSERT INTO counts (metric, grid_code, day, value) VALUES (?, ?, ?, ?)", rows)
-        if log:
-            log(f"counts: wrote {min(start + WRITE_CHUNK, len(m)):,} of {len(m):,} rows (in transaction)")
-    con.execute("DELETE FROM checkpoint_checks")
-    con.executemany("INSERT INTO checkpoint_checks VALUES (?, ?, ?)", checks.itertuples(index=False, name=None))
+    Returns the number of (metric, grid) series written."""
+    n = count_store.write_all(con, atlas.grid_codes, cube)
+    if log:
+        log(f"counts: wrote {n:,} series (metric × grid, in transaction)")
+    count_store.write_checkpoints(con, *checks)
     con.execute("INSERT OR REPLACE INTO meta VALUES ('counts_built_at', ?)",
                 (dt.datetime.now().isoformat(timespec="seconds"),))
-    return len(m)
+    return n
 
 
 def rebuild(atlas: Atlas, store: Store, events_dir: Path | None, checks_file: Path | None, *, log=print,
@@ -159,5 +153,6 @@ def rebuild(atlas: Atlas, store: Store, events_dir: Path | None, checks_file: Pa
         n = write_cube(con, atlas, cube, checks, log=log)
         if online is not None:
             write_online(con, online)
-    log(f"counts: {n:,} rows (grid × metric × day) in {report.seconds:.1f} s")
+    log(f"counts: {n:,} series (metric × grid) from {sum(report.points.values()):,} points; "
+        f"join and sums in {report.seconds:.1f} s")
     return report

@@ -1,5 +1,5 @@
-"""The embedded store: one SQLite file holding counts, checkpoint checks, imported records,
-users and the audit log. No server is needed.
+"""The embedded store: one SQLite file holding counts (laid out by :mod:`geo.count_store`),
+checkpoint checks, imported records, users and the audit log. No server is needed.
 
 Writers change it only inside one transaction (:meth:`Store.transaction`), and every write
 bumps ``meta.version``; readers cache what they load and reload when the version moves. A
@@ -13,16 +13,10 @@ import sqlite3
 from contextlib import contextmanager
 from pathlib import Path
 
+from . import count_store
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS counts (
-    metric TEXT NOT NULL, grid_code TEXT NOT NULL, day TEXT NOT NULL, value INTEGER NOT NULL,
-    PRIMARY KEY (metric, grid_code, day)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS checkpoint_checks (
-    checkpoint_code TEXT NOT NULL, day TEXT NOT NULL, checks INTEGER NOT NULL,
-    PRIMARY KEY (checkpoint_code, day)
-) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS records (
     metric TEXT NOT NULL, record_id TEXT NOT NULL, day TEXT NOT NULL,
     lon REAL NOT NULL, lat REAL NOT NULL, grid_code TEXT, source TEXT, imported_at TEXT,
@@ -41,10 +35,17 @@ CREATE TABLE IF NOT EXISTS users (
     must_change INTEGER NOT NULL DEFAULT 0, created_at TEXT NOT NULL, password_changed_at TEXT NOT NULL,
     last_login_at TEXT
 );
+CREATE TABLE IF NOT EXISTS wall_devices (
+    name TEXT PRIMARY KEY, area TEXT NOT NULL, token_hash TEXT NOT NULL UNIQUE, created_at TEXT NOT NULL,
+    expires_at TEXT NOT NULL, revoked_at TEXT, claimed_at TEXT, claimed_from TEXT, last_seen_at TEXT
+);
 CREATE TABLE IF NOT EXISTS audit_log (
     id INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, user TEXT NOT NULL, action TEXT NOT NULL,
     target TEXT NOT NULL, outcome TEXT NOT NULL, detail TEXT NOT NULL, client TEXT
 );
+CREATE TABLE IF NOT EXISTS login_failures (key TEXT NOT NULL, at REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS login_failures_key ON login_failures (key, at);
+CREATE INDEX IF NOT EXISTS login_failures_at ON login_failures (at);
 """
 
 
@@ -60,7 +61,9 @@ class Store:
         con = sqlite3.connect(self.path, timeout=60, isolation_level=None)
         con.execute("PRAGMA journal_mode=WAL")
         con.execute("PRAGMA synchronous=NORMAL")
-        con.executescript(SCHEMA)
+        con.executescript(SCHEMA + count_store.SCHEMA)
+        count_store.migrate_long_counts(con)
+        count_store.migrate_checkpoint_checks(con)
         # Insert only when missing: an INSERT takes the write lock even when it inserts nothing,
         # and opening a connection must not wait for a long import or rebuild to commit.
         if con.execute("SELECT 1 FROM meta WHERE key = 'version'").fetchone() is None:

@@ -20,10 +20,11 @@ import numpy as np
 import shapely
 import shapely.ops
 
+from . import count_store
 from .errors import BadParameter, DataNotReady
 from .hierarchy import CITY_CODE, child_level
 from .mapdata import metric_dict
-from .metrics import METRICS, PERIOD_START, POINT_METRICS, get_metric
+from .metrics import METRICS, PERIOD_END, PERIOD_START, POINT_METRICS, day_index, get_metric
 from .online import online_by_day
 
 # The levels the wall's map can colour (the tour's views are the city and its districts).
@@ -34,6 +35,10 @@ TRUE_WORDS = ("1", "true", "yes", "on")
 FALSE_WORDS = ("0", "false", "no", "off")
 # Rows of a ranking the wall has room for; the rest are counted, not listed.
 RANKING_ROWS = 12
+# Playback (issue 10): the map loops through the last N days (N from 2 to the whole period).
+PLAYBACK_DAYS = 14  # ?playback=on
+PLAYBACK_RANGE = (2, (PERIOD_END - PERIOD_START).days + 1)
+STEP_RANGE = (0.2, 60.0)  # seconds per day of the playback
 
 
 @dataclass(frozen=True)
@@ -69,11 +74,14 @@ class WallOptions:
     tour: bool
     dwell: float  # seconds per stop of the tour
     refresh: float  # seconds between refreshes
+    playback: int = 0  # days the map loops through (0: off, the map shows the totals to today)
+    step: float = 1.5  # seconds per day of the playback
 
     def query(self) -> dict:
         """The URL parameters that give these options back."""
         return {"metric": self.metric, "area": self.area, "level": self.level, "tour": "1" if self.tour else "0",
-                "dwell": _short(self.dwell), "refresh": _short(self.refresh)}
+                "dwell": _short(self.dwell), "refresh": _short(self.refresh), "playback": str(self.playback),
+                "step": _short(self.step)}
 
 
 def _short(x: float) -> str:
@@ -104,6 +112,27 @@ def _flag(text, name: str) -> bool:
     raise BadParameter(f"{name} {text!r} is not on or off; allowed: {', '.join(TRUE_WORDS + FALSE_WORDS)}")
 
 
+def _playback(text, default: int) -> int:
+    """Days of the playback: a number of days, on (:data:`PLAYBACK_DAYS`) or off (0)."""
+    if text is None or str(text).strip() == "":
+        text = str(default)
+    word = str(text).strip().lower()
+    if word in FALSE_WORDS:
+        return 0
+    if word in TRUE_WORDS:
+        return PLAYBACK_DAYS
+    lo, hi = PLAYBACK_RANGE
+    if not word.isdigit() or not lo <= int(word) <= hi:
+        raise BadParameter(f"playback {text!r} must be a number of days from {lo} to {hi}, on or off")
+    return int(word)
+
+
+def playback_period(day: dt.date, days: int) -> tuple[dt.date, dt.date]:
+    """The days a playback of ``days`` days loops through: the last ``days`` up to ``day``
+    (fewer at the start of the data period)."""
+    return max(PERIOD_START, day - dt.timedelta(days=days - 1)), day
+
+
 def check_view(atlas, code: str | None) -> dict:
     """The area of a wall view: the city (default) or one of its districts, else BadParameter
     (an unknown code is AreaNotFound)."""
@@ -114,25 +143,32 @@ def check_view(atlas, code: str | None) -> dict:
 
 
 def wall_options(service, metric: str | None = None, area: str | None = None, level: str | None = None,
-                 tour: str | None = None, dwell: str | None = None, refresh: str | None = None) -> WallOptions:
+                 tour: str | None = None, dwell: str | None = None, refresh: str | None = None,
+                 playback: str | None = None, step: str | None = None, *, root: str = CITY_CODE) -> WallOptions:
     """Check the wall's URL parameters (text as given, None = not given) and fill the defaults.
 
-    Defaults: metric ``visits``, the city, refresh and dwell from the settings
-    (``wall_refresh_seconds``, ``wall_tour_seconds``), no tour, and the map coloured by
-    district for a fixed city view, by town when touring or showing a district.
+    Defaults: metric ``visits``, the view ``root`` (the city; a district for a district's wall
+    device), refresh, dwell, playback days and step from the settings (``wall_refresh_seconds``,
+    ``wall_tour_seconds``, ``wall_playback_days``, ``wall_playback_step_seconds``), no tour, and
+    the map coloured by district for a fixed city view, by town when touring or showing a
+    district. (Whether the caller may see ``area`` is the web layer's check.)
     """
     settings = service.settings
     metric = (metric or "").strip() or "visits"
     get_metric(metric)
-    view = check_view(service.atlas, (area or "").strip() or None)
+    view = check_view(service.atlas, (area or "").strip() or root)
     touring = _flag(tour, "tour")
     level = (level or "").strip() or ("district" if view["level"] == "city" and not touring else "town")
     if level not in WALL_LEVELS:
         raise BadParameter(f"unknown level {level!r}; allowed: {', '.join(WALL_LEVELS)}")
+    if level == "district" and root != CITY_CODE:
+        raise BadParameter(f"level 'district' shows the whole city; the wall of {root} shows its towns (level town)")
     return WallOptions(
         metric=metric, area=view["code"], level=level, tour=touring,
         dwell=_seconds(dwell, "dwell", settings.wall_tour_seconds, DWELL_RANGE),
         refresh=_seconds(refresh, "refresh", settings.wall_refresh_seconds, REFRESH_RANGE),
+        playback=_playback(playback, settings.wall_playback_days),
+        step=_seconds(step, "step", settings.wall_playback_step_seconds, STEP_RANGE),
     )
 
 
@@ -152,29 +188,11 @@ def data_day(service) -> dt.date:
     return PERIOD_START + dt.timedelta(days=int(days[-1]))
 
 
-# store path -> ((version, days), {day: set of active checkpoint codes}): one scan per version.
-_active_cache: dict[str, tuple] = {}
-
-
 def active_checkpoints(store, days: list[dt.date]) -> dict[dt.date, set[str]]:
-    """The checkpoints that checked anyone on each of ``days`` (codes), in one scan of the
-    checkpoint_checks table, remembered until the store's version moves."""
-    key = (store.version(), tuple(days))
-    cached = _active_cache.get(str(store.path))
-    if cached and cached[0] == key:
-        return cached[1]
-    marks = ",".join("?" * len(days))
-    con = store.connect()
-    try:
-        rows = con.execute(f"SELECT day, checkpoint_code FROM checkpoint_checks WHERE day IN ({marks}) AND checks > 0",
-                           [d.isoformat() for d in days]).fetchall()
-    finally:
-        con.close()
-    found: dict[dt.date, set[str]] = {d: set() for d in days}
-    for day, code in rows:
-        found[dt.date.fromisoformat(day)].add(code)
-    _active_cache[str(store.path)] = (key, found)
-    return found
+    """The checkpoints that checked anyone on each of ``days`` (codes), from the store's daily
+    checks per checkpoint (held in memory until the store's version moves)."""
+    codes, daily = count_store.checkpoint_daily(store)
+    return {d: set(codes[daily[:, day_index(d)] > 0]) for d in days}
 
 
 def _checkpoints_inside(atlas, code: str) -> np.ndarray:
@@ -301,7 +319,8 @@ class WallView:
     """What the wall page needs: its options, the tour's stops, the names on the map and the first board."""
 
     options: WallOptions
-    stops: list[dict]  # the city, then each district: code, name, level, bounds (Leaflet)
+    root: str  # the city, or the district a district's wall device is bound to
+    stops: list[dict]  # the root, then (for the city) each district: code, name, level, bounds (Leaflet)
     start: int  # index in stops of the first view
     labels: list[dict]  # where to write the names of the districts and towns: code, name, level, lat, lon
     board: dict
@@ -352,15 +371,21 @@ def _label_point(geometry):
     return shapely.ops.polylabel(part, tolerance=0.002)
 
 
-def wall_view(service, **params) -> WallView:
-    """The wall page for the URL parameters ``params`` (see :func:`wall_options`)."""
-    options = wall_options(service, **params)
+def wall_view(service, root: str = CITY_CODE, **params) -> WallView:
+    """The wall page for the URL parameters ``params`` (see :func:`wall_options`). ``root`` is
+    what the wall may show: the city (its tour visits every district) or one district."""
     atlas = service.atlas
-    districts = atlas.layers["district"]
-    stops = [{"code": CITY_CODE, "name": atlas.get(CITY_CODE)["name"], "level": "city"}]
-    stops += [{"code": c, "name": n, "level": "district"} for c, n in zip(districts["code"], districts["name"])]
+    top = check_view(atlas, root)
+    options = wall_options(service, root=top["code"], **params)
+    stops = [{"code": top["code"], "name": top["name"], "level": top["level"]}]
+    if top["level"] == "city":
+        districts = atlas.layers["district"]
+        stops += [{"code": c, "name": n, "level": "district"} for c, n in zip(districts["code"], districts["name"])]
     for stop in stops:
         stop["bounds"] = view_bounds(atlas, stop["code"])
-    start = next(i for i, s in enumerate(stops) if s["code"] == options.area)
-    return WallView(options=options, stops=stops, start=start, labels=label_points(atlas),
+    starts = [i for i, s in enumerate(stops) if s["code"] == options.area]
+    if not starts:
+        raise BadParameter(f"area {options.area!r} is not a view of the wall of {top['code']}")
+    labels = [a for a in label_points(atlas) if top["level"] == "city" or a["code"].startswith(top["code"])]
+    return WallView(options=options, root=top["code"], stops=stops, start=starts[0], labels=labels,
                     board=wall_board(service, options.area, options.metric))

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import geopandas as gpd
 import numpy as np
-import pandas as pd
 import shapely
 
 from ..hierarchy import CITY_CODE

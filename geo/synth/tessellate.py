@@ -19,7 +19,7 @@ MAX_SEGMENT_DEG = 0.0005  # about 50 m
 def random_points_in(geom, n: int, rng: np.random.Generator) -> np.ndarray:
     """Return ``n`` uniform random (lon, lat) points inside ``geom`` (rejection sampling)."""
     minx, miny, maxx, maxy = geom.bounds
-    prepared = shapely.prepare(geom) or geom
+    shapely.prepare(geom)
     out = np.empty((0, 2))
     fill = max(geom.area / ((maxx - minx) * (maxy - miny)), 0.01)
     while len(out) < n:

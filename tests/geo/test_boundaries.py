@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 import shapely
 
+from geo import count_store
 from geo.areas import Atlas, areas_file
 from geo.boundaries import GridUpdateRefused, check_tiling, update_grids
 from geo.cli import main
@@ -77,7 +78,7 @@ def _store_state(settings):
     try:
         return (con.execute("SELECT value FROM meta WHERE key = 'version'").fetchone()[0],
                 con.execute("SELECT * FROM records ORDER BY 1, 2").fetchall(),
-                con.execute("SELECT * FROM counts ORDER BY 1, 2, 3").fetchall())
+                count_store.counts_rows(con).to_records(index=False).tolist())
     finally:
         con.close()
 

@@ -32,6 +32,7 @@ import pyarrow.csv as pacsv
 import pytest
 import shapely
 
+from geo import count_store
 from geo.cli import main
 from geo.counts import CountCube
 from geo.errors import BadParameter, InputFileError
@@ -76,7 +77,7 @@ def store_state(settings) -> tuple:
         return (
             con.execute("SELECT value FROM meta WHERE key = 'version'").fetchone()[0],
             con.execute("SELECT metric, record_id, day, lon, lat, grid_code FROM records ORDER BY 1, 2").fetchall(),
-            con.execute("SELECT metric, grid_code, day, value FROM counts ORDER BY 1, 2, 3").fetchall(),
+            count_store.counts_rows(con).to_records(index=False).tolist(),
             con.execute("SELECT COUNT(*) FROM imports").fetchone()[0],
         )
     finally:

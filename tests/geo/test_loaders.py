@@ -15,10 +15,9 @@ from pathlib import Path
 import geopandas
 import numpy as np
 import openpyxl
-import pandas as pd
 import pytest
 import shapely
-from shapely.geometry import LineString, Point, Polygon
+from shapely.geometry import Point, Polygon
 
 from geo import chinacrs, loaders
 from geo.errors import BadParameter, InputFileError

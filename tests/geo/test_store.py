@@ -8,8 +8,10 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 
+from geo import count_store
 from geo.areas import Atlas
 from geo.rebuild import rebuild
 from geo.settings import PROJECT_ROOT, get_settings
@@ -20,7 +22,7 @@ from geo.synth.events import synthesise_events
 def _snapshot(path):
     con = sqlite3.connect(path)
     try:
-        counts = con.execute("SELECT metric, grid_code, day, value FROM counts ORDER BY 1, 2, 3").fetchall()
+        counts = count_store.counts_rows(con).to_records(index=False).tolist()
         version = con.execute("SELECT value FROM meta WHERE key='version'").fetchone()[0]
         return counts, version
     finally:
@@ -30,10 +32,10 @@ def _snapshot(path):
 def test_failed_transaction_changes_nothing(tmp_path):
     store = Store(tmp_path / "s.sqlite")
     with store.transaction() as con:
-        con.execute("INSERT INTO counts VALUES ('visits', 'g', '2020-01-24', 5)")
+        count_store.add(con, np.array(["g"]), *np.array([[0], [0], [0], [5]]))
     with pytest.raises(RuntimeError):
         with store.transaction() as con:
-            con.execute("DELETE FROM counts")
+            con.execute("DELETE FROM grid_series")
             raise RuntimeError("boom")
     assert _snapshot(store.path) == ([("visits", "g", "2020-01-24", 5)], "1")
 

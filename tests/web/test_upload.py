@@ -10,6 +10,7 @@ import zipfile
 
 import pytest
 
+from geo import count_store
 from geo.settings import PROJECT_ROOT
 from web import create_app
 
@@ -39,7 +40,7 @@ def _state(data_dir):
     try:
         return (con.execute("SELECT value FROM meta WHERE key = 'version'").fetchone()[0],
                 con.execute("SELECT COUNT(*) FROM records").fetchone()[0],
-                con.execute("SELECT COUNT(*), SUM(value) FROM counts").fetchone())
+                tuple(count_store.counts_rows(con)["value"].agg(["count", "sum"]).tolist()))
     finally:
         con.close()
 

@@ -1,0 +1,234 @@
+"""How the counts sit in the store: one row per (metric, grid) holding the whole daily series.
+
+A row per (metric, grid, day) made a scale-1 rebuild write 2.2 million rows and every reader
+parse them back, which cost more than the join itself. The table ``grid_series`` instead holds
+``daily``: the counts of every day of the period as little-endian int32 (:data:`SERIES_DTYPE`),
+day 0 being :data:`geo.metrics.PERIOD_START`. A (metric, grid) with no count has no row. Loading
+the whole cube is one ``frombuffer`` over at most 8 × 10,205 blobs. The checks of each smart
+checkpoint are kept the same way in ``checkpoint_series``.
+
+Everything that reads or writes counts goes through this module, so the layout is known in one
+place. For SQL users, :func:`counts_rows` gives the familiar long form.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+
+from .metrics import METRICS, N_DAYS, PERIOD_START
+
+METRIC_KEYS = tuple(METRICS)
+SERIES_DTYPE = np.dtype("<i4")
+SERIES_BYTES = SERIES_DTYPE.itemsize * N_DAYS
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS grid_series (
+    metric TEXT NOT NULL, grid_code TEXT NOT NULL, daily BLOB NOT NULL,
+    PRIMARY KEY (metric, grid_code)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS checkpoint_series (
+    checkpoint_code TEXT PRIMARY KEY, daily BLOB NOT NULL
+) WITHOUT ROWID;
+"""
+
+
+def _check_range(values: np.ndarray) -> None:
+    if len(values) and (values.min() < np.iinfo(SERIES_DTYPE).min or values.max() > np.iinfo(SERIES_DTYPE).max):
+        raise OverflowError("a daily count does not fit the store's int32 series")
+
+
+def write_all(con, grid_codes: np.ndarray, cube: np.ndarray) -> int:
+    """Replace every series with ``cube`` [metric, grid, day] (grids in ``grid_codes`` order),
+    inside the caller's transaction. Returns the number of rows written."""
+    _check_range(cube)
+    con.execute("DELETE FROM grid_series")
+    m, g = np.nonzero(cube.any(axis=2))
+    series = cube[m, g].astype(SERIES_DTYPE)
+    metrics = np.asarray(METRIC_KEYS)
+    con.executemany("INSERT INTO grid_series (metric, grid_code, daily) VALUES (?, ?, ?)",
+                    zip(metrics[m].tolist(), np.asarray(grid_codes)[g].tolist(), (row.tobytes() for row in series)))
+    return len(m)
+
+
+def read_all(con, grid_codes: np.ndarray) -> np.ndarray:
+    """The cube [metric, grid, day] as int64, grids in ``grid_codes`` order. Series of grids
+    or metrics that ``grid_codes``/METRICS do not know are left out."""
+    cube = np.zeros((len(METRIC_KEYS), len(grid_codes), N_DAYS), dtype=np.int64)
+    rows = con.execute("SELECT metric, grid_code, daily FROM grid_series").fetchall()
+    if not rows:
+        return cube
+    metric, grid, blobs = zip(*rows)
+    m = pd.Index(METRIC_KEYS).get_indexer(metric)
+    g = pd.Index(grid_codes).get_indexer(grid)
+    ok = (m >= 0) & (g >= 0)
+    cube[m[ok], g[ok]] = _series_matrix(blobs)[ok]
+    return cube
+
+
+def add(con, grid_codes: np.ndarray, m: np.ndarray, g: np.ndarray, d: np.ndarray, delta: np.ndarray) -> None:
+    """Add ``delta`` at each (metric index, grid index, day index), inside the caller's
+    transaction. Series that fall to all zeros are removed, as a rebuild leaves them."""
+    if not len(delta):
+        return
+    metrics = np.asarray(METRIC_KEYS)
+    grid_codes = np.asarray(grid_codes)
+    pair = m.astype(np.int64) * len(grid_codes) + g
+    pairs, inverse = np.unique(pair, return_inverse=True)
+    pm, pg = np.divmod(pairs, len(grid_codes))
+    keys = list(zip(metrics[pm].tolist(), grid_codes[pg].tolist()))
+    current = np.zeros((len(pairs), N_DAYS), dtype=np.int64)
+    found = _fetch(con, keys)
+    for i, key in enumerate(keys):
+        if key in found:
+            current[i] = np.frombuffer(found[key], dtype=SERIES_DTYPE)
+    np.add.at(current, (inverse, d), delta)
+    if (current < 0).any():
+        raise ValueError("a count would fall below zero; the store and the records disagree")
+    _check_range(current)
+    empty = ~current.any(axis=1)
+    con.executemany("INSERT OR REPLACE INTO grid_series (metric, grid_code, daily) VALUES (?, ?, ?)",
+                    ((k[0], k[1], row.astype(SERIES_DTYPE).tobytes())
+                     for k, row, e in zip(keys, current, empty) if not e))
+    con.executemany("DELETE FROM grid_series WHERE metric = ? AND grid_code = ?",
+                    (k for k, e in zip(keys, empty) if e))
+
+
+def _fetch(con, keys: list[tuple[str, str]]) -> dict:
+    """The stored series of ``keys`` (metric, grid code), in batches that fit SQLite's limits."""
+    found = {}
+    for start in range(0, len(keys), 400):
+        batch = keys[start:start + 400]
+        marks = ",".join(["(?, ?)"] * len(batch))
+        flat = [v for k in batch for v in k]
+        for metric, grid, blob in con.execute(
+                f"SELECT metric, grid_code, daily FROM grid_series WHERE (metric, grid_code) IN (VALUES {marks})", flat):
+            found[(metric, grid)] = blob
+    return found
+
+
+def counts_rows(con) -> pd.DataFrame:
+    """Every non-zero count in long form: ``metric, grid_code, day`` (ISO date) and ``value``,
+    sorted by metric, grid and day; what a per-day table would hold."""
+    rows = con.execute("SELECT metric, grid_code, daily FROM grid_series ORDER BY metric, grid_code").fetchall()
+    if not rows:
+        return pd.DataFrame({"metric": [], "grid_code": [], "day": [], "value": []})
+    metric, grid, blobs = zip(*rows)
+    series = _series_matrix(blobs)
+    r, d = np.nonzero(series)
+    return pd.DataFrame({"metric": np.asarray(metric)[r], "grid_code": np.asarray(grid)[r], "day": _DAY_TEXT[d],
+                         "value": series[r, d]})
+
+
+def migrate_long_counts(con) -> None:
+    """Move the counts of a store written before ``grid_series`` (a ``counts`` table with one row
+    per metric, grid and day) into ``grid_series``, then drop the old table. Called on connect;
+    a no-op when there is nothing to move."""
+    old = con.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'counts'").fetchone()
+    if old is None:
+        return
+    con.execute("BEGIN IMMEDIATE")
+    try:
+        if con.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'counts'").fetchone():
+            rows = pd.read_sql_query("SELECT metric, grid_code, day, value FROM counts", con)
+            day = _day_numbers(rows["day"])
+            rows = rows[(day >= 0) & (day < N_DAYS)]
+            day = day[(day >= 0) & (day < N_DAYS)]
+            pair = rows["metric"] + "\0" + rows["grid_code"]
+            keys, inverse = np.unique(pair.to_numpy(), return_inverse=True)
+            series = np.zeros((len(keys), N_DAYS), dtype=np.int64)
+            np.add.at(series, (inverse, day), rows["value"].to_numpy())
+            con.executemany("INSERT OR REPLACE INTO grid_series (metric, grid_code, daily) VALUES (?, ?, ?)",
+                            ((*k.split("\0"), s.astype(SERIES_DTYPE).tobytes()) for k, s in zip(keys, series) if s.any()))
+            con.execute("DROP TABLE counts")
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+
+
+def _series_matrix(blobs) -> np.ndarray:
+    return np.frombuffer(b"".join(blobs), dtype=SERIES_DTYPE).reshape(len(blobs), N_DAYS).astype(np.int64)
+
+
+def write_checkpoints(con, codes: np.ndarray, daily: np.ndarray) -> int:
+    """Replace every checkpoint's daily checks with ``daily`` [checkpoint, day] (rows in
+    ``codes`` order), inside the caller's transaction. Returns the number of rows written."""
+    _check_range(daily)
+    con.execute("DELETE FROM checkpoint_series")
+    keep = np.flatnonzero(daily.any(axis=1))
+    con.executemany("INSERT INTO checkpoint_series (checkpoint_code, daily) VALUES (?, ?)",
+                    zip(np.asarray(codes)[keep].tolist(), (row.tobytes() for row in daily[keep].astype(SERIES_DTYPE))))
+    return len(keep)
+
+
+def read_checkpoints(con) -> tuple[np.ndarray, np.ndarray]:
+    """(codes sorted, daily checks [checkpoint, day] as int64) of every checkpoint with checks."""
+    rows = con.execute("SELECT checkpoint_code, daily FROM checkpoint_series ORDER BY checkpoint_code").fetchall()
+    if not rows:
+        return np.array([], dtype=object), np.zeros((0, N_DAYS), dtype=np.int64)
+    codes, blobs = zip(*rows)
+    return np.asarray(codes, dtype=object), _series_matrix(blobs)
+
+
+def checkpoint_rows(con) -> pd.DataFrame:
+    """Every non-zero day of every checkpoint in long form: ``checkpoint_code, day`` (ISO date)
+    and ``checks``."""
+    codes, daily = read_checkpoints(con)
+    r, d = np.nonzero(daily)
+    return pd.DataFrame({"checkpoint_code": codes[r], "day": _DAY_TEXT[d], "checks": daily[r, d]})
+
+
+def migrate_checkpoint_checks(con) -> None:
+    """Move a ``checkpoint_checks`` table (one row per checkpoint and day, before
+    ``checkpoint_series``) into ``checkpoint_series`` and drop it; a no-op when there is none."""
+    if con.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'checkpoint_checks'").fetchone() is None:
+        return
+    con.execute("BEGIN IMMEDIATE")
+    try:
+        if con.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'checkpoint_checks'").fetchone():
+            rows = pd.read_sql_query("SELECT checkpoint_code, day, checks FROM checkpoint_checks", con)
+            day = _day_numbers(rows["day"])
+            ok = (day >= 0) & (day < N_DAYS)
+            codes, inverse = np.unique(rows["checkpoint_code"].to_numpy()[ok].astype(str), return_inverse=True)
+            daily = np.zeros((len(codes), N_DAYS), dtype=np.int64)
+            np.add.at(daily, (inverse, day[ok]), rows["checks"].to_numpy()[ok])
+            existing = con.execute("SELECT COUNT(*) FROM checkpoint_series").fetchone()[0]
+            if not existing:
+                write_checkpoints(con, codes, daily)
+            con.execute("DROP TABLE checkpoint_checks")
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+
+
+_DAY_TEXT = np.array([(PERIOD_START + dt.timedelta(days=i)).isoformat() for i in range(N_DAYS)])
+
+
+def _day_numbers(iso_days: pd.Series) -> np.ndarray:
+    return (pd.to_datetime(iso_days).to_numpy().astype("datetime64[D]") - np.datetime64(PERIOD_START, "D")).astype(np.int64)
+
+
+# store path -> (version, (codes, daily)): every view asks for the same checks again and again.
+_checkpoint_cache: dict[str, tuple] = {}
+
+
+def checkpoint_daily(store) -> tuple[np.ndarray, np.ndarray]:
+    """``read_checkpoints`` of ``store`` (a :class:`geo.store.Store`), kept until its version moves."""
+    version = store.version()
+    cached = _checkpoint_cache.get(str(store.path))
+    if cached and cached[0] == version:
+        return cached[1]
+    con = store.connect()
+    try:
+        con.execute("BEGIN")
+        version = int(con.execute("SELECT value FROM meta WHERE key = 'version'").fetchone()[0])
+        found = read_checkpoints(con)
+        con.execute("COMMIT")
+    finally:
+        con.close()
+    _checkpoint_cache[str(store.path)] = (version, found)
+    return found
