@@ -97,7 +97,15 @@ def add(con, grid_codes: np.ndarray, m: np.ndarray, g: np.ndarray, d: np.ndarray
 
 
 def _fetch(con, keys: list[tuple[str, str]]) -> dict:
-    """The stored series of ``keys`` (metric, grid code), in batches that fit SQLite's limits."""
+    """The stored series of ``keys`` (metric, grid code). Many keys (a big import touches most
+    grids) are read in one scan of their metrics; a few are looked up by key, in batches that
+    fit SQLite's limit on parameters."""
+    wanted = set(keys)
+    if len(keys) > _LOOKUP_LIMIT:
+        metrics = sorted({m for m, _ in keys})
+        rows = con.execute(f"SELECT metric, grid_code, daily FROM grid_series WHERE metric IN "
+                           f"({','.join('?' * len(metrics))})", metrics)
+        return {(m, g): blob for m, g, blob in rows if (m, g) in wanted}
     found = {}
     for start in range(0, len(keys), 400):
         batch = keys[start:start + 400]
@@ -107,6 +115,9 @@ def _fetch(con, keys: list[tuple[str, str]]) -> dict:
                 f"SELECT metric, grid_code, daily FROM grid_series WHERE (metric, grid_code) IN (VALUES {marks})", flat):
             found[(metric, grid)] = blob
     return found
+
+
+_LOOKUP_LIMIT = 2000
 
 
 def counts_rows(con) -> pd.DataFrame:

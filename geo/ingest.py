@@ -40,6 +40,7 @@ import pandas as pd
 
 from . import count_store
 from .areas import Atlas
+from .engines import make_assigner
 from .errors import BadParameter, DataNotReady, InputFileError
 from .hierarchy import CITY_NAME
 from .loaders import LAT_NAMES, LON_NAMES, TABLE_SUFFIXES, VECTOR_SUFFIXES, read_points
@@ -200,14 +201,15 @@ class IngestReport:
 
 def ingest_file(settings: Settings, path, *, metric: str | None = None, crs=None, encoding=None,
                 mapping=None, layer=None, source_name: str | None = None, atlas: Atlas | None = None,
-                log=None) -> IngestReport:
+                log=None, engine: str = "local", scheduler: str | None = None) -> IngestReport:
     """Import the records in ``path`` into the store of ``settings``; return the report.
 
     ``metric`` (a key such as ``visits``, or its Chinese name) applies to rows whose file has no
     metric column or whose metric cell is empty. ``crs``/``encoding``/``layer`` are passed to
     :func:`geo.loaders.read_points`. ``mapping`` names columns the recogniser does not know:
     ``{"走访日期": "date"}`` or ``["走访日期=date"]`` (fields: id, date, lon, lat, metric).
-    ``source_name`` is recorded as the records' source (default: the file name). ``log`` gets
+    ``source_name`` is recorded as the records' source (default: the file name). ``engine`` and
+    ``scheduler`` choose where the join runs (:func:`geo.engines.make_assigner`). ``log`` gets
     progress lines. Unreadable files raise InputFileError and store nothing; bad rows never
     raise, they are rejected with a reason.
     """
@@ -221,9 +223,11 @@ def ingest_file(settings: Settings, path, *, metric: str | None = None, crs=None
     store = Store(settings.store_path)
     areas_version = store.get_meta("areas_version")  # before the atlas: see _check_areas_unchanged
     atlas = atlas or Atlas.load(settings.demo_dir)
-    # The join's raster takes seconds to build; build it while the file is being parsed.
+    assign = make_assigner(atlas, engine, scheduler)
+    # The local join's raster takes seconds to build; build it while the file is being parsed.
     warm = threading.Thread(target=lambda: atlas.grid_index.raster, daemon=True)
-    warm.start()
+    if engine == "local":
+        warm.start()
     say(f"reading {path.name}")
     try:
         points = read_points(path, crs=crs, encoding=encoding, layer=layer, lon_col=fields.get("lon"),
@@ -236,8 +240,8 @@ def ingest_file(settings: Settings, path, *, metric: str | None = None, crs=None
     frame = points.frame
     columns = _find_columns(path, frame, fields, has_default_metric=default_metric is not None)
     say(f"read {len(frame):,} rows; classifying and joining")
-    rows = _Rows.classify(frame, points.problems, columns, default_metric, atlas, _row_offset(path),
-                          before_join=warm.join)
+    rows = _Rows.classify(frame, points.problems, columns, default_metric, assign, _row_offset(path),
+                          before_join=warm.join if engine == "local" else None)
     report = IngestReport(
         import_id=new_import_id(), source=source, metric=default_metric, read=len(frame),
         columns={k: v for k, v in columns.items() if v is not None},
@@ -252,7 +256,7 @@ def ingest_file(settings: Settings, path, *, metric: str | None = None, crs=None
             _check_areas_unchanged(con, areas_version)
             _compare_with_store(con, rows)
             report.imported_at = dt.datetime.now().isoformat(timespec="seconds")
-            _write_records(con, rows, atlas, source, report.imported_at)
+            _write_records(con, rows, atlas.grid_codes, assign, source, report.imported_at)
             _fill_report(report, rows, points.source_table, rejects_path)
             report.store_version = int(con.execute("SELECT value FROM meta WHERE key = 'version'").fetchone()[0]) + 1
             report.seconds = round(time.perf_counter() - t0, 2)
@@ -499,9 +503,10 @@ class _Rows:
         return i + self.offset
 
     @classmethod
-    def classify(cls, frame: pd.DataFrame, problems, columns: dict, default_metric, atlas: Atlas,
+    def classify(cls, frame: pd.DataFrame, problems, columns: dict, default_metric, assign,
                  offset: int, before_join=None) -> "_Rows":
-        """Check ids, metrics, dates, coordinates and repeats; join the good rows to their grids.
+        """Check ids, metrics, dates, coordinates and repeats; join the good rows to their grids
+        with ``assign(x, y) -> grid index`` (:func:`geo.engines.make_assigner`).
 
         ``before_join`` is called just before the join (to wait for its index being built)."""
         rows = cls(len(frame), offset)
@@ -510,7 +515,7 @@ class _Rows:
         rows._dates(frame[columns["date"]], columns["date"])
         if before_join is not None:
             before_join()
-        rows._coordinates(frame, problems, atlas)
+        rows._coordinates(frame, problems, assign)
         rows._repeats()
         return rows
 
@@ -538,7 +543,7 @@ class _Rows:
 
         self.reject(pd.isna(self.metric), "unknown_metric", lambda rows: [why(text[i]) for i in rows])
 
-    def _coordinates(self, frame: pd.DataFrame, problems, atlas: Atlas) -> None:
+    def _coordinates(self, frame: pd.DataFrame, problems, assign) -> None:
         lon = frame["lon"].to_numpy(np.float64)
         lat = frame["lat"].to_numpy(np.float64)
         placed = np.isfinite(lon) & np.isfinite(lat)
@@ -552,7 +557,7 @@ class _Rows:
             self.reject(mask, key, lambda rows, text=text: [text[i] for i in rows.tolist()])
         grid = np.full(self.n, -1, dtype=np.int64)
         if placed.any():
-            grid[placed] = atlas.grid_index.assign(lon[placed], lat[placed])
+            grid[placed] = assign(lon[placed], lat[placed])
         x, y = frame["x"].to_numpy(np.float64), frame["y"].to_numpy(np.float64)
         self.reject(placed & (grid < 0), "outside_city",
                     lambda rows: [f"({a:.6g}, {b:.6g}) is outside {CITY_NAME}: it lies in no grid"
@@ -753,12 +758,12 @@ def _check_areas_unchanged(con, seen) -> None:
                            "nothing was stored: import it again")
 
 
-def _write_records(con, rows: _Rows, atlas: Atlas, source: str, imported_at: str) -> None:
-    """Insert new records, update replaced ones and apply the change to the counts."""
+def _write_records(con, rows: _Rows, codes: np.ndarray, assign, source: str, imported_at: str) -> None:
+    """Insert new records, update replaced ones and apply the change to the counts (``codes``
+    are the grid codes in index order; ``assign`` joins the replaced records' old positions)."""
     from .counts import METRIC_KEYS
 
     day_text = np.array([(PERIOD_START + dt.timedelta(days=i)).isoformat() for i in range(N_DAYS)])
-    codes = atlas.grid_codes
     acc = np.flatnonzero(rows.accepted)
     new = acc[~rows.replaced[acc]]
     rep = acc[rows.replaced[acc]]
@@ -784,7 +789,7 @@ def _write_records(con, rows: _Rows, atlas: Atlas, source: str, imported_at: str
     signs = [np.ones(len(acc), dtype=np.int64)]
     if len(rep):
         old = np.array([rows.old[int(i)] for i in rep], dtype=np.float64)
-        old_grid = atlas.grid_index.assign(old[:, 1], old[:, 2]).astype(np.int64)
+        old_grid = assign(old[:, 1], old[:, 2]).astype(np.int64)
         old_day = old[:, 0].astype(np.int64)
         counted = (old_grid >= 0) & (old_day >= 0) & (old_day < N_DAYS)  # as compute_cube bins them
         m_rep = pd.Index(METRIC_KEYS).get_indexer(rows.metric[rep]).astype(np.int64)

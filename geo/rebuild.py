@@ -20,7 +20,7 @@ import pandas as pd
 from . import count_store
 from .areas import Atlas
 from .counts import METRIC_KEYS
-from .errors import BadParameter
+from .engines import make_assigner
 from .eventfiles import event_path, read_event_arrays
 from .metrics import N_DAYS, PERIOD_START, POINT_METRICS
 from .online import ONLINE_FILE, read_online, write_online
@@ -50,18 +50,6 @@ def _bin(cube_m: np.ndarray, grid: np.ndarray, day: np.ndarray) -> tuple[int, in
     n_grids = cube_m.shape[0]
     cube_m += np.bincount(grid[ok].astype(np.int64) * N_DAYS + day[ok], minlength=n_grids * N_DAYS).reshape(n_grids, N_DAYS)
     return int((~in_grid).sum()), int((in_grid & ~in_period).sum())
-
-
-def make_assigner(atlas: Atlas, engine: str = "local", scheduler: str | None = None):
-    """The join function of an engine: ``local`` (both cores here) or ``dask`` (a cluster)."""
-    if engine == "local":
-        return atlas.grid_index.assign
-    if engine == "dask":
-        from .dask_engine import assign_dask
-
-        polygons = atlas.grids.geometry.to_numpy()
-        return lambda x, y: assign_dask(polygons, x, y, scheduler=scheduler)
-    raise BadParameter(f"unknown engine {engine!r}; allowed: local, dask")
 
 
 def compute_cube(atlas: Atlas, store: Store, events_dir: Path | None, checks_file: Path | None,

@@ -110,3 +110,28 @@ def test_a_store_with_the_old_per_day_tables_is_migrated_on_open(tmp_path):
     assert (cube[0, 0, 0], cube[0, 0, N_DAYS - 1], cube[6, 2, 8], cube.sum()) == (3, 4, 1, 8)
     known, daily = count_store.checkpoint_daily(store)
     assert list(known) == ["330203001K0001"] and daily[0, 1] == 12 and daily.sum() == 12
+
+
+def test_adding_to_thousands_of_series_at_once_matches_one_by_one(tmp_path):
+    # Over 2,000 (metric, grid) pairs are read in one scan instead of by key: same result.
+    codes = np.array([f"330203001{i:06d}" for i in range(1500)])
+    rng = np.random.default_rng(4)
+    cube = np.zeros((len(count_store.METRIC_KEYS), len(codes), N_DAYS), dtype=np.int64)
+    cube[:2] = rng.poisson(2, size=(2, len(codes), N_DAYS))
+    store = Store(tmp_path / "s.sqlite")
+    with store.transaction() as con:
+        count_store.write_all(con, codes, cube[:, :1000])  # the last 500 grids have no series yet
+    m = np.repeat([0, 1], len(codes))
+    g = np.tile(np.arange(len(codes)), 2)
+    d = rng.integers(0, N_DAYS, len(m))
+    delta = rng.integers(1, 4, len(m))
+    with store.transaction() as con:
+        count_store.add(con, codes, m, g, d, delta)
+    expected = np.zeros_like(cube)
+    expected[:, :1000] = cube[:, :1000]
+    np.add.at(expected, (m, g, d), delta)
+    con = store.connect()
+    try:
+        np.testing.assert_array_equal(count_store.read_all(con, codes), expected)
+    finally:
+        con.close()
