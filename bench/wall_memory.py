@@ -6,7 +6,8 @@ Issue 4: over 200 refresh cycles the page's JS heap must not keep growing. This 
    temporary folder, so the counts can be changed without touching the original;
 2. serves the app on 127.0.0.1 (as a test app: its requests count as a city-wide user) and
    opens ``/wall`` in headless Chromium with a short refresh interval (and the tour on);
-3. every ``--changes`` cycles, changes a count in one store transaction, so the next cycle also
+3. every ``--changes`` cycles, imports one new record (a household visit today) through the
+   importer (``geo.ingest.ingest_file``: one store transaction), so the next cycle also
    re-fetches the map's colours and heat and restyles the layers (the heaviest path);
 4. after ``--warmup`` cycles and then every ``--every`` cycles, forces a garbage collection
    (CDP ``HeapProfiler.collectGarbage``) and reads the heap (CDP ``Performance.getMetrics``:
@@ -18,6 +19,7 @@ the last samples (medians of three) or the DOM kept growing.
 
     .venv/bin/python bench/wall_memory.py                      # 200 cycles, refresh 0.25 s, tour on
     .venv/bin/python bench/wall_memory.py --data /path/to/data --cycles 400 --json heap.json
+    .venv/bin/python bench/wall_memory.py --playback 14 --step 0.5   # the map also loops through 14 days
 """
 
 from __future__ import annotations
@@ -52,11 +54,17 @@ def copy_data(source: Path, target: Path) -> None:
         dst.close()
 
 
-def change_a_count(store, metric: str, grid: str, day: str) -> None:
-    """Add one to a count in one transaction (the store version moves, the wall re-fetches)."""
-    with store.transaction() as con:
-        con.execute("INSERT INTO counts VALUES (?, ?, ?, 1) ON CONFLICT (metric, grid_code, day) "
-                    "DO UPDATE SET value = value + 1", (metric, grid, day))
+def change_a_count(service, folder: Path, metric: str, grid: str, day: str, n: int) -> None:
+    """Import one record of ``metric`` on ``day`` inside ``grid`` through the importer (one
+    transaction: the store version moves, the wall re-fetches). ``n`` makes its id new."""
+    from geo.ingest import ingest_file
+
+    x, y = service.atlas.geometry_of(grid).representative_point().coords[0]
+    path = folder / f"bench-{n}.csv"
+    path.write_text(f"id,date,lon,lat\nwall-bench-{n},{day},{x:.7f},{y:.7f}\n", encoding="utf-8")
+    report = ingest_file(service.settings, path, metric=metric, atlas=service.atlas)
+    if report.accepted != 1:
+        raise SystemExit(f"the bench's record was not imported: {report.first_line()}")
 
 
 def main(argv=None) -> int:
@@ -68,6 +76,8 @@ def main(argv=None) -> int:
     p.add_argument("--refresh", type=float, default=0.25, help="refresh interval in seconds")
     p.add_argument("--changes", type=int, default=10, help="change a count every N cycles (0: never)")
     p.add_argument("--no-tour", action="store_true", help="keep one view (default: tour every 2 s)")
+    p.add_argument("--playback", type=int, default=0, help="also loop the map through the last N days (0: off)")
+    p.add_argument("--step", type=float, default=0.5, help="seconds per day of the playback")
     p.add_argument("--width", type=int, default=1920)
     p.add_argument("--height", type=int, default=1080)
     p.add_argument("--tolerance-mb", type=float, default=1.0)
@@ -92,6 +102,8 @@ def main(argv=None) -> int:
         server = make_server("127.0.0.1", 0, app, threaded=True)
         threading.Thread(target=server.serve_forever, daemon=True).start()
         tour = "" if args.no_tour else "&tour=1&dwell=2"
+        if args.playback:
+            tour += f"&playback={args.playback}&step={args.step}"
         url = f"http://127.0.0.1:{server.server_port}/wall?refresh={args.refresh}{tour}"
         print(f"data {source} (copied), {url}, {args.width}x{args.height}", flush=True)
 
@@ -120,7 +132,7 @@ def main(argv=None) -> int:
             while mark <= end:
                 while (n := cycles()) < mark:
                     if args.changes and n - last_change >= args.changes:
-                        change_a_count(service.store, "visits", grid, day)
+                        change_a_count(service, tmp, "visits", grid, day, n)
                         last_change = n
                     time.sleep(0.05)
                 for _ in range(2):  # a second pass frees what the first one's finalizers released
@@ -136,13 +148,14 @@ def main(argv=None) -> int:
                     "map_updates": state["s"]["mapUpdates"],
                     "tour_steps": state["s"]["tourSteps"],
                     "failed": state["s"]["failed"],
+                    "playback_steps": state["s"].get("playbackSteps", 0),
                     "errors": state["s"]["errors"],
                     "seconds": round(time.perf_counter() - t0, 1),
                 }
                 samples.append(sample)
                 print("cycle {cycle:4d}  heap {heap_mb:7.3f} MB  (performance.memory {memory_mb:7.3f} MB)  "
                       "DOM nodes {nodes:5d}  listeners {listeners:4d}  map updates {map_updates:3d}  "
-                      "tour steps {tour_steps:3d}  failed {failed}  {seconds:6.1f} s".format(**sample), flush=True)
+                      "tour steps {tour_steps:3d}  playback steps {playback_steps:4d}  failed {failed}  {seconds:6.1f} s".format(**sample), flush=True)
                 mark += args.every
             browser.close()
         server.shutdown()
@@ -160,7 +173,8 @@ def main(argv=None) -> int:
         "heap_first_mb": round(first, 3), "heap_last_mb": round(last, 3), "heap_change_mb": round(last - first, 3),
         "heap_min_mb": min(s["heap_mb"] for s in samples), "heap_max_mb": max(s["heap_mb"] for s in samples),
         "dom_nodes_change": nodes_grew, "map_updates": samples[-1]["map_updates"],
-        "tour_steps": samples[-1]["tour_steps"], "page_errors": errors,
+        "tour_steps": samples[-1]["tour_steps"], "playback_steps": samples[-1]["playback_steps"],
+        "page_errors": errors,
         "growth": grew,
     }
     print(json.dumps(verdict, ensure_ascii=False))

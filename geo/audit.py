@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from .store import Store
 
 ACTIONS = ("login", "login_failed", "logout", "password_changed", "export", "import", "boundary_update",
-           "user_added", "user_removed", "password_reset", "forbidden")
+           "user_added", "user_removed", "password_reset", "forbidden",
+           "wall_device_issued", "wall_device_revoked", "wall_device_claimed", "wall_device_refused")
 MAX_TEXT = 500
 
 

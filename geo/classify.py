@@ -34,7 +34,7 @@ PALETTES = {
     6: ["#ffffb2", "#fed976", "#feb24c", "#fd8d3c", "#f03b20", "#bd0026"],
     7: ["#ffffb2", "#fed976", "#feb24c", "#fd8d3c", "#fc4e2a", "#e31a1c", "#b10026"],
 }
-NO_DATA_COLOR = "#f0f0f0"
+NO_DATA_COLOR = "#bababa"
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,8 @@ class Classes:
     lower: float
     bounds: tuple[float, ...]
     colors: tuple[str, ...]
+    # Printed limits that replace the computed ones (a suppressed export's "<5" class).
+    texts: tuple[str, ...] | None = None
 
     def classify(self, values) -> np.ndarray:
         """Class index of each value (0 .. k-1)."""
@@ -57,6 +59,8 @@ class Classes:
 
     def labels(self) -> list[str]:
         """Human-readable limits of each class, e.g. "0 – 120", "121 – 340"."""
+        if self.texts is not None:
+            return list(self.texts)
         out, lo = [], self.lower
         for i, hi in enumerate(self.bounds):
             start = lo if i == 0 else _next_after(self.bounds[i - 1])
@@ -94,19 +98,15 @@ def _fisher_jenks(values: np.ndarray, k: int) -> np.ndarray:
     return bins
 
 
-def classify(values, method: str = DEFAULT_METHOD, k: int = DEFAULT_K) -> Classes:
-    """Compute class limits for ``values`` by ``method`` ("quantiles" or "natural_breaks")."""
+def _check(method: str, k) -> None:
     if method not in METHODS:
         raise BadParameter(f"unknown classification {method!r}; allowed: {', '.join(METHODS)}")
     if not 3 <= int(k) <= 7:
         raise BadParameter(f"number of classes {k!r} must be between 3 and 7")
-    values = np.asarray(values, dtype=float)
-    if len(values) == 0:
-        return Classes(method, 0.0, (0.0,), (PALETTES[3][0],))
-    distinct = np.unique(values)
-    k = int(min(k, len(distinct)))
-    if k < 2:
-        return Classes(method, float(values.min()), (float(values.max()),), (PALETTES[3][-1],))
+
+
+def _breaks(values: np.ndarray, method: str, k: int) -> np.ndarray:
+    """Upper class limits of ``values`` (at least 2 distinct) in at most ``k`` classes (k >= 2)."""
     if method == "quantiles":
         bins = mapclassify.Quantiles(values, k=k).bins
     else:
@@ -116,6 +116,60 @@ def classify(values, method: str = DEFAULT_METHOD, k: int = DEFAULT_K) -> Classe
         # Counts are whole numbers: v <= 2.8 means v <= 2, so whole limits classify the same
         # values and print without overlaps ("0 – 2", "3 – 5").
         bins = np.floor(bins)
-    bins = np.unique(bins)
+    return np.unique(bins)
+
+
+def classify(values, method: str = DEFAULT_METHOD, k: int = DEFAULT_K) -> Classes:
+    """Compute class limits for ``values`` by ``method`` ("quantiles" or "natural_breaks")."""
+    _check(method, k)
+    values = np.asarray(values, dtype=float)
+    if len(values) == 0:
+        return Classes(method, 0.0, (0.0,), (PALETTES[3][0],))
+    distinct = np.unique(values)
+    k = int(min(k, len(distinct)))
+    if k < 2:
+        return Classes(method, float(values.min()), (float(values.max()),), (PALETTES[3][-1],))
+    bins = _breaks(values, method, k)
     palette = PALETTES[max(3, len(bins))][: len(bins)] if len(bins) >= 3 else PALETTES[3][-len(bins):]
     return Classes(method, float(values.min()), tuple(float(b) for b in bins), tuple(palette))
+
+
+def classify_suppressed(values, threshold: int, method: str = DEFAULT_METHOD, k: int = DEFAULT_K) -> Classes:
+    """Classes for a map whose small counts are suppressed (counts 1 to ``threshold - 1``
+    print as "<5"): the legend and the colours must tell nothing finer than the printed text.
+
+    ``values`` are the counts that may show through their colour: the printed ones and the
+    small ones (never a secondary "*" cell, which the caller draws apart). Every small count
+    falls in one class labelled ``"<5"``; zero, which is printed, keeps a class of its own;
+    the other classes are computed by ``method`` over the counts from the threshold up, so no
+    class limit lies below the threshold, and the first of them starts at the threshold
+    (its lowest count is not given away). Without suppression use :func:`classify`.
+    """
+    from .scope import check_threshold, small_label
+
+    threshold = check_threshold(threshold)
+    _check(method, k)
+    values = np.asarray(values, dtype=float)
+    bounds: list[float] = []
+    texts: list[str] = []
+    if (values == 0).any():
+        bounds.append(0.0)
+        texts.append("0")
+    if ((values >= 1) & (values < threshold)).any():
+        bounds.append(float(threshold - 1))
+        texts.append(small_label(threshold))
+    upper = values[values >= threshold]
+    if len(upper):
+        # The classes the user asked for, less the ones above, but at least two when possible.
+        k_upper = min(max(int(k) - len(bounds), 2), len(np.unique(upper)))
+        upper_bounds = _breaks(upper, method, k_upper) if k_upper >= 2 else [float(upper.max())]
+        lo = float(threshold)
+        for b in upper_bounds:
+            texts.append(_fmt(b) if lo == b else f"{_fmt(lo)} – {_fmt(b)}")
+            bounds.append(float(b))
+            lo = _next_after(float(b))
+    if not bounds:  # nothing to colour
+        return Classes(method, 0.0, (0.0,), (PALETTES[3][0],), ("0",))
+    n = len(bounds)
+    palette = PALETTES[max(3, n)][:n] if n >= 3 else PALETTES[3][:n]
+    return Classes(method, 0.0, tuple(bounds), tuple(palette), tuple(texts))

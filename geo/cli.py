@@ -7,6 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from .engines import ENGINES
 from .errors import GridAtlasError
 from .settings import get_settings
 
@@ -66,9 +67,10 @@ def _cmd_status(args, settings) -> int:
 
 
 def _cmd_bench(args, settings) -> int:
-    from .bench import run_bench
+    from .bench import parse_parts, run_bench
 
-    run_bench(settings, scale=args.scale, seed=args.seed, sjoin=not args.no_sjoin)
+    run_bench(settings, scale=args.scale, seed=args.seed, sjoin=not args.no_sjoin,
+              parts=parse_parts(args.only, args.skip), duration=args.duration)
     return 0
 
 
@@ -81,7 +83,8 @@ def _cmd_ingest(args, settings) -> int:
     from .ingest import ingest_file
 
     report = ingest_file(settings, args.file, metric=args.metric, crs=args.crs, encoding=args.encoding,
-                         mapping=args.map, layer=args.layer, log=_progress)
+                         mapping=args.map, layer=args.layer, log=_progress, engine=args.engine,
+                         scheduler=args.scheduler)
     print("\n".join(report.lines()))
     return 0
 
@@ -102,7 +105,11 @@ def _cmd_export(args, settings) -> int:
 
     params = {"metric": args.metric, "from": args.date_from, "to": args.date_to, "paper": args.paper,
               "orientation": args.orientation, "dpi": args.dpi, "level": args.show, "method": args.method,
-              "k": args.k, "lang": args.lang, "suppress": "1" if args.suppress else "0"}
+              "k": args.k, "lang": args.lang, "suppress": "1" if args.suppress else "0", "basis": args.basis}
+    if args.compare:
+        # The same parameters as the map's change mode (a = before, b = after = --from..--to).
+        a_from, _, a_to = args.compare.partition(":")
+        params.update(a_from=a_from, a_to=a_to or a_from, b_from=args.date_from, b_to=args.date_to)
     service = AtlasService(settings)
     if args.area:
         if not args.output:
@@ -121,7 +128,7 @@ def _cmd_export(args, settings) -> int:
 
 def _add_engine_args(p: argparse.ArgumentParser) -> None:
     """--engine and --scheduler, shared by every command that joins many points."""
-    p.add_argument("--engine", choices=("local", "dask"), default="local",
+    p.add_argument("--engine", choices=ENGINES, default="local",
                    help="where the join runs: both cores here, or a Dask cluster")
     p.add_argument("--scheduler", help="Dask scheduler address (tcp://HOST:PORT); default: a LocalCluster")
 
@@ -153,10 +160,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("status", help="print what the store holds")
     p.set_defaults(func=_cmd_status)
 
-    p = sub.add_parser("bench", help="measure the join (and more) against references in the same run")
-    p.add_argument("--scale", type=float, default=1.0)
+    p = sub.add_parser("bench", help="measure every target of issue 8 against references in the same run")
+    p.add_argument("--scale", type=float, default=1.0, help="scale of the visit points of the join")
     p.add_argument("--seed", type=int, default=2020)
     p.add_argument("--no-sjoin", action="store_true", help="skip the geopandas.sjoin reference")
+    p.add_argument("--only", help="comma-separated parts to run: join, rebuild, pages, server, memory (default: all)")
+    p.add_argument("--skip", help="comma-separated parts to leave out")
+    p.add_argument("--duration", type=int, default=10, help="seconds of each wrk run of the server part")
     p.set_defaults(func=_cmd_bench)
 
     p = sub.add_parser("ingest", help="import records (CSV, XLSX, GeoJSON, GeoPackage, zipped Shapefile)")
@@ -167,6 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--layer", help="GeoPackage layer, XLSX sheet or shapefile inside the zip")
     p.add_argument("--map", action="append", metavar="COLUMN=FIELD",
                    help="use COLUMN as FIELD (id, date, lon, lat, metric), e.g. --map 走访日期=date; repeatable")
+    _add_engine_args(p)
     p.set_defaults(func=_cmd_ingest)
 
     p = sub.add_parser("grids", help="grid polygons: `grids update FILE` replaces one town's or district's grids")
@@ -199,7 +210,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lang", default="zh", help="zh (default) or en")
     p.add_argument("--workers", type=int, default=None, help="batch: processes (default: up to 2)")
     p.add_argument("--suppress", action="store_true",
-                   help="print counts from 1 to small_count_threshold as <5 (and hide a sibling where needed)")
+                   help="print counts below small_count_threshold (default 5) as <5, in one <5 legend class "
+                        "(and hide a sibling where needed)")
+    p.add_argument("--compare", metavar="A_FROM:A_TO",
+                   help="map the change from this earlier period to --from..--to (e.g. 2020-03-18:2020-03-24)")
+    p.add_argument("--basis", default="absolute", help="with --compare: absolute (difference) or percent")
     p.set_defaults(func=_cmd_export)
 
     from .cli_users import register as register_user_commands

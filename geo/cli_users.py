@@ -7,6 +7,8 @@ exports.
     python -m geo users passwd NAME
     python -m geo users remove NAME
     python -m geo users ensure-demo-admin    # `make run`: a first admin, one-time password printed once
+    python -m geo users wall-token NAME --area 330200 [--days 30] [--base-url http://host:5000]
+    python -m geo users wall-token --list | --revoke NAME    # wall devices (geo/wall_devices.py)
     python -m geo audit [--limit 50] [--user NAME] [--action export]
 
 Passwords are never taken as command-line arguments (they would sit in the shell history and
@@ -119,6 +121,39 @@ def _cmd_ensure_demo_admin(args, settings: Settings) -> int:
     return 0
 
 
+def _cmd_wall_token(args, settings: Settings) -> int:
+    from . import wall_devices
+
+    store = Store(settings.store_path)
+    if args.list:
+        devices = wall_devices.list_devices(store)
+        if not devices:
+            print("no wall devices: issue one with `python -m geo users wall-token NAME --area CODE`")
+        for d in devices:
+            used = f"claimed {d.claimed_at} from {d.claimed_from or '-'}" if d.claimed_at else "not yet used"
+            print(f"{d.name}  {d.area}  {d.state():<7}  expires {d.expires_at}  {used}  "
+                  f"last seen {d.last_seen_at or 'never'}" + (f"  revoked {d.revoked_at}" if d.revoked_at else ""))
+        return 0
+    if args.revoke:
+        device = wall_devices.revoke(store, args.revoke)
+        audit.record(store, audit.cli_user(), "wall_device_revoked", device.name, "ok", {"area": device.area})
+        print(f"revoked wall device {device.name}: its wall stops at its next refresh")
+        return 0
+    if not args.name:
+        raise BadParameter("name the device (e.g. `users wall-token hall-left --area 330200`), or use --list "
+                           "or --revoke NAME")
+    days = settings.wall_device_days if args.days is None else args.days
+    device, token = wall_devices.issue(store, args.name, args.area, days, atlas=_atlas(settings))
+    audit.record(store, audit.cli_user(), "wall_device_issued", device.name, "ok",
+                 {"area": device.area, "expires_at": device.expires_at})
+    base = (args.base_url or "").rstrip("/")
+    print(f"wall device {device.name}: area {device.area}, link valid until {device.expires_at}")
+    print("Open this URL once on the wall PC (it is shown only now; add wall options before the #,")
+    print("e.g. /wall/device?tour=1#token=...):")
+    print(f"  {base}/wall/device#token={token}")
+    return 0
+
+
 def _cmd_audit(args, settings: Settings) -> int:
     for entry in audit.entries(Store(settings.store_path), limit=args.limit, user=args.user, action=args.action):
         print(entry.line())
@@ -127,7 +162,7 @@ def _cmd_audit(args, settings: Settings) -> int:
 
 def register(sub) -> None:
     """Add the ``users`` and ``audit`` commands to the CLI's subparsers."""
-    p = sub.add_parser("users", help="accounts: add, list, passwd, remove, ensure-demo-admin")
+    p = sub.add_parser("users", help="accounts: add, list, passwd, remove, ensure-demo-admin, wall-token")
     users_sub = p.add_subparsers(dest="users_command", required=True)
 
     def password_options(q):
@@ -157,6 +192,16 @@ def register(sub) -> None:
                              help="create an admin with a one-time password if there is no admin (prints it once)")
     q.add_argument("--name", default="admin")
     q.set_defaults(func=_cmd_ensure_demo_admin)
+
+    q = users_sub.add_parser("wall-token", help="a long-lived, revocable login for one wall screen (prints its URL once)")
+    q.add_argument("name", nargs="?", help="the device, e.g. hall-left (a new token replaces the old one)")
+    q.add_argument("--area", help="what the wall shows: the city 330200 (default) or a district code")
+    q.add_argument("--days", type=int, help="days until the link and the device's session expire (default: "
+                                            "GRIDATLAS_WALL_DEVICE_DAYS, 30)")
+    q.add_argument("--base-url", help="the server's address, printed before /wall/device (e.g. http://10.0.0.5:5000)")
+    q.add_argument("--revoke", metavar="NAME", help="revoke a device: its wall stops at its next refresh")
+    q.add_argument("--list", action="store_true", help="list the wall devices and their state")
+    q.set_defaults(func=_cmd_wall_token)
 
     p = sub.add_parser("audit", help="print the audit log, newest first")
     p.add_argument("--limit", type=int, default=50)

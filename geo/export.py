@@ -65,8 +65,9 @@ class ExportOptions:
     method: str = DEFAULT_METHOD
     k: int = DEFAULT_K
     lang: str = "zh"
-    # Small-count suppression (geo.scope.suppress_counts): counts from 1 to the threshold
-    # print as "<5", and a sibling too where the total would give one away.
+    # Small-count suppression (geo.scope.suppress_counts): counts from 1 to one below the
+    # threshold print as "<5", and a sibling is hidden too ("*") where the total would give
+    # one away; the legend then has one "<5" class (geo.classify.classify_suppressed).
     suppress: bool = False
     # Two-period change (issue 10): with ``compare`` = (a_from, a_to) the map shows the change
     # from that period to start..end, absolute or in per cent (geo.timeseries.change).
@@ -104,6 +105,9 @@ def export_options(code: str, fmt: str = "png", *, metric: str = DEFAULT_METRIC,
     classify((), method=method, k=k)
     if lang not in LANGS:
         raise BadParameter(f"unknown language {lang!r}; allowed: {', '.join(LANGS)}")
+    if compare is not None and suppress:
+        raise BadParameter("small-count suppression applies to counts, not to a change between two periods; "
+                           "export each period with suppress=1 instead")
     if compare is not None:
         from .timeseries import CHANGE_BASES, _check_period
 
@@ -187,6 +191,7 @@ class MapData:
     printed: dict | None = None  # code -> printed count, when small counts are suppressed
     total_text: str | None = None  # the total as printed, when suppression hides it
     suppression_note: str = ""
+    hidden: frozenset = frozenset()  # coloured areas hidden by secondary suppression ("*")
 
 
 def map_data(service, options: ExportOptions) -> MapData:
@@ -218,7 +223,7 @@ def map_data(service, options: ExportOptions) -> MapData:
         source=getattr(service.settings, "export_source", "") or "",
     )
     if options.suppress:
-        data = suppressed(data, service.settings.small_count_threshold, options.lang)
+        data = suppressed(data, service.settings.small_count_threshold, options.lang, options.method, options.k)
     return data
 
 
@@ -239,18 +244,30 @@ def _change_values(service, options: ExportOptions):
     return values, classes
 
 
-def suppressed(data: MapData, threshold: int, lang: str = "zh") -> MapData:
-    """``data`` with the printed texts of small-count suppression: each printed count (labels,
-    the highest area) and the total, and the footnote that explains the marks."""
-    from .scope import small_label, suppress_counts
+def suppressed(data: MapData, threshold: int, lang: str = "zh", method: str = DEFAULT_METHOD,
+               k: int = DEFAULT_K) -> MapData:
+    """``data`` with small-count suppression: each printed count (labels) and the total, the
+    footnote that explains the marks, the areas hidden by secondary suppression, and classes
+    whose legend and colours tell nothing finer than "<5" (the small counts share one class,
+    no limit lies below the threshold, and hidden "*" areas are drawn apart, without a class).
+
+    The group suppressed together is the coloured areas (the labelled children are the same
+    areas when they carry values) with the area's total.
+    """
+    from .classify import classify_suppressed
+    from .scope import is_small, small_label, suppress_counts
 
     group = data.labels if data.labels["value"].notna().any() else data.values
     result = suppress_counts(dict(zip(group["code"], group["value"].astype(int))), threshold, data.total)
     printed = dict(result.labels)
     for code, value in zip(data.values["code"], data.values["value"]):  # coloured, not labelled
-        printed.setdefault(code, small_label(threshold) if 1 <= value <= threshold else f"{int(value):,}")
+        printed.setdefault(code, small_label(threshold) if is_small(value, threshold) else f"{int(value):,}")
+    hidden = frozenset(result.secondary) & frozenset(data.values["code"])
+    shown = data.values.loc[~data.values["code"].isin(hidden), "value"]
+    classes = classify_suppressed(shown.to_numpy(), threshold, method, k)
     total_text = None if result.total_label == f"{data.total:,}" else result.total_label
-    return replace(data, printed=printed, total_text=total_text, suppression_note=result.note(lang))
+    return replace(data, printed=printed, total_text=total_text, suppression_note=result.note(lang),
+                   hidden=hidden, classes=classes)
 
 
 @dataclass

@@ -27,7 +27,7 @@ from matplotlib.text import Text
 from matplotlib.transforms import Affine2D
 
 from . import fonts
-from .classify import METHODS
+from .classify import METHODS, NO_DATA_COLOR
 from .export_layout import MM_PER_INCH, Box, best_orientation, page_layout
 from .export_shapes import shapes_of
 from .hierarchy import CITY_NAME, LEVEL_NAMES_ZH, child_level
@@ -40,6 +40,8 @@ PT_TO_MM = 25.4 / 72
 INK = "#1a1a1a"
 GREY = "#555555"
 CONTEXT_FILL = "#ebebeb"
+# Areas hidden by secondary small-count suppression ("*"): one neutral grey, outside the classes.
+HIDDEN_FILL = "#b3b3b3"
 AREA_EDGE = "#222222"
 
 TEXT = {
@@ -63,6 +65,8 @@ TEXT = {
         "scale": "比例尺 1:{n}",
         "default_source": "Grid Atlas 演示数据（依据 2020 年宁波市网格化治理报道合成）",
         "unknown": "未知",
+        "hidden": "* 不公布（防止反推）",
+        "no_data": "无数据（前期为 0，无百分比）",
         "levels": LEVEL_NAMES_ZH,
     },
     "en": {
@@ -85,6 +89,8 @@ TEXT = {
         "scale": "Scale 1:{n}",
         "default_source": "Grid Atlas demo data (synthesised from a 2020 report on Ningbo's grid governance)",
         "unknown": "unknown",
+        "hidden": "* not shown (protects small counts)",
+        "no_data": "no data (first period 0: no per cent)",
         "levels": {"city": "city", "district": "district", "town": "town", "village": "village", "grid": "grid"},
     },
 }
@@ -95,9 +101,13 @@ def _date(d: dt.date, lang: str) -> str:
 
 
 def _value_text(data, code, value) -> str:
-    """A count as the export prints it: suppressed ("<5", "*") when the export asks for it."""
+    """A count as the export prints it: suppressed ("<5", "*") when the export asks for it; on a
+    change map, signed and in the legend's unit ("+12", "-8%")."""
     if data.printed is not None and code in data.printed:
         return data.printed[code]
+    suffix = getattr(data.classes, "suffix", None)  # only the diverging classes of a change map
+    if suffix is not None:
+        return f"{value:+,.0f}{suffix}".replace("+0" + suffix, "0" + suffix).replace("-0" + suffix, "0" + suffix)
     return _fmt_int(value)
 
 
@@ -221,7 +231,9 @@ def draw_map(service, data, options):
     else:
         figsize = layout.size_inches
     fig = Figure(figsize=figsize, dpi=options.dpi, facecolor="white")
-    font_path = font_path_for(service, "".join(data.values["name"].astype(str)) + data.source + data.suppression_note)
+    legend_names = "".join(getattr(data.classes, "names", None) or ())  # a change map's legend heading
+    font_path = font_path_for(service, "".join(data.values["name"].astype(str)) + data.source + data.suppression_note
+                              + legend_names)
     page = _Page(fig, font_path, layout.scale, svg=options.fmt == "svg")
     info = {"layout": layout, "font_path": font_path, "classes": data.classes}
 
@@ -293,8 +305,15 @@ def _draw_choropleth(ax, cache, data, vector: bool):
     shapes = cache.level(data.fill_level)
     sl = shapes.span(data.code)
     codes = shapes.codes[sl]
-    values = data.values.set_index("code")["value"].reindex(codes).fillna(0).to_numpy()
-    colors = data.classes.color_of(values)
+    given = data.values.set_index("code")["value"]
+    values = pd.to_numeric(given.reindex(codes), errors="coerce")
+    # An area without a row has no count (0); one whose value is empty has no value at all (a
+    # change in per cent from 0): that one is drawn "no data", as on the map.
+    no_data = values.isna().to_numpy() & np.isin(codes, given.index)
+    colors = data.classes.color_of(values.fillna(0).to_numpy())
+    colors = [NO_DATA_COLOR if nd else col for nd, col in zip(no_data, colors)]
+    if data.hidden:  # secondary suppression: the colour must not tell the hidden count's class
+        colors = [HIDDEN_FILL if c in data.hidden else col for c, col in zip(codes, colors)]
     n = len(codes)
     width = 0.12 if n > 2000 else 0.25 if n > 300 else 0.5
     edges = "white"
@@ -529,7 +548,8 @@ def _draw_panel(page, fig, layout, T, cache, data, unit, metric_name, options, a
         parts = panel.split([0.40, 0.32, 0.28] if show_locator else [0.5, 0.5], gap=4 * s)
     else:
         # Stacked: legend and figures take what they need, the locator map the rest.
-        legend_h = (12.5 + 5.4 * len(data.classes.bounds)) * s
+        extra_rows = bool(data.hidden) + bool(data.values["value"].isna().any())  # "*" and "no data"
+        legend_h = (12.5 + 5.4 * (len(data.classes.bounds) + extra_rows)) * s
         stats_h = 28.0 * s
         parts = panel.split([legend_h, stats_h, max(panel.h - legend_h - stats_h - 8 * s, 1.0)],
                             vertical=True, gap=4 * s)
@@ -547,10 +567,15 @@ def _draw_legend(page, box: Box, T, data, unit, metric_name, options, s) -> None
     page.text(box.x, top - 5.2 * s, T["method"].format(method=method, k=len(classes.bounds)), 7, va="top",
               color=GREY, gid="legend-method")
     labels = classes.labels()
+    colors = list(classes.colors)
+    if data.hidden:
+        labels, colors = labels + [T["hidden"]], colors + [HIDDEN_FILL]
+    if data.values["value"].isna().any():
+        labels, colors = labels + [T["no_data"]], colors + [NO_DATA_COLOR]
     rows_top = top - 10.5 * s
     step = min(5.4 * s, (rows_top - box.y) / max(len(labels), 1))
     sw_w, sw_h = 8 * s, min(3.8 * s, step * 0.8)
-    for i, (color, label) in enumerate(zip(classes.colors, labels)):
+    for i, (color, label) in enumerate(zip(colors, labels)):
         y = rows_top - (i + 1) * step + (step - sw_h) / 2
         page.rect(box.x, y, sw_w, sw_h, facecolor=color, edgecolor="#777777", linewidth=0.4, gid="legend-swatch")
         page.text(box.x + sw_w + 2.5 * s, y + sw_h / 2, label, 8, va="center", gid="legend-label")
@@ -564,8 +589,11 @@ def _draw_stats(page, box: Box, T, data, unit, options, s, note) -> None:
     page.text(box.x, top, T["total"].format(total=total, unit=unit), 10.5, va="top", gid="stat-total")
     lines = [T["daily"].format(value=data.total_text or _fmt_int(round(data.total / days)), unit=unit),
              T["count"].format(level=level_name, n=_fmt_int(len(data.values)))]
-    if len(data.values) > 1:
-        best = data.values.loc[data.values["value"].idxmax()]
+    # Under suppression the highest area is not named: were it hidden ("*"), naming it would
+    # tell that its count is above every printed one.
+    valued = data.values["value"].dropna()  # a change map may have areas without a value
+    if len(valued) > 1 and data.printed is None:
+        best = data.values.loc[valued.idxmax()]
         lines.append(T["max"].format(name=best["name"], value=_value_text(data, best["code"], best["value"])))
     for i, line in enumerate(lines):
         page.text(box.x, top - (7 + 4.6 * i) * s, line, 8, va="top", color="#333333")

@@ -10,7 +10,11 @@
 joins the accepted rows to their grids, and writes the records and the change to the counts
 in **one** SQLite transaction, so a killed import leaves the store exactly as it was and a
 finished one bumps the store version (every view reloads its counts). The rejected rows go
-to a CSV, each with its reason, for the clerk to fix and upload again.
+to a CSV, each with its reason and row number, for the clerk to fix in their file.
+
+Records are households: no exact position leaves the store. The report, its messages and the
+rejects CSV quote positions rounded to 0.01 degree and marked "≈" (:func:`coarse`); a
+replaced record is shown by date and grid code.
 
 A record is identified by (metric, record id). Two rows are "the same record" when they have
 the same day and the same position to within 5e-7 degree (about 5 cm): only what the atlas
@@ -43,7 +47,7 @@ from .areas import Atlas
 from .engines import make_assigner
 from .errors import BadParameter, DataNotReady, InputFileError
 from .hierarchy import CITY_NAME
-from .loaders import LAT_NAMES, LON_NAMES, TABLE_SUFFIXES, VECTOR_SUFFIXES, read_points
+from .loaders import CHINA_BOUNDS, LAT_NAMES, LON_NAMES, TABLE_SUFFIXES, VECTOR_SUFFIXES, read_points
 from .metrics import METRICS, N_DAYS, PERIOD_END, PERIOD_START, POINT_METRICS
 from .settings import Settings
 from .store import Store
@@ -89,6 +93,79 @@ REASONS = {
     )
 }
 _REASON_KEYS = tuple(REASONS)
+# Reasons whose messages quote the row's coordinates.
+_COORDINATE_REASONS = ("missing_coordinate", "nan_coordinate", "swapped", "bad_coordinate", "outside_city")
+
+
+# --------------------------------------------------------------------------------------------
+# Privacy: no exact position leaves the store
+# --------------------------------------------------------------------------------------------
+# A record is a household (issue 7: no household-level point reaches a browser). The report,
+# the CLI and the rejected-rows CSV therefore show positions only to 0.01 degree (about 1 km:
+# a neighbourhood, not a door, yet enough to see a swapped pair or a point in another city)
+# and projected metres to 1 km, each marked "≈". The clerk finds the row in their own file by
+# its row number and id.
+
+COARSE_DEGREES = 2  # decimals kept
+COARSE_METRES = 1000
+_NUM = r"[-+]?(?:\d+(?:[.,]\d+)?|[.,]\d+)(?:[eE][-+]?\d+)?"
+# Not inside a word, a code (EPSG:4549, WGS84) or an already coarsened "≈" number.
+_NUMBER = re.compile(rf"(?<![A-Za-z0-9_:.≈]){_NUM}")
+_PAIR = re.compile(rf"\(\s*({_NUM})\s*,\s*({_NUM})\s*\)")
+# Degrees-minutes-seconds text such as 121°33'04"E: keep the degrees only.
+_DMS = re.compile(r"(\d+)\s*[°度][\d.′″'\"\\分秒NSEW东西南北]*")
+
+
+def coarse(value: float) -> str:
+    """A coordinate as reports show it: degrees to 0.01° (``≈121.55``), metres (1000 and more,
+    a projected CRS) to 1 km (``≈40512000``)."""
+    value = float(value)
+    if not np.isfinite(value):
+        return str(value)
+    if abs(value) >= COARSE_METRES:
+        return f"≈{round(value / COARSE_METRES) * COARSE_METRES:.0f}"
+    return f"≈{value:.{COARSE_DEGREES}f}"
+
+
+def _is_fine(text: str, value: float) -> bool:
+    """True for a number finer than a report may show: over 2 decimals, or metres."""
+    decimals = re.search(r"[.,](\d+)", text.lower().split("e")[0])
+    return abs(value) >= COARSE_METRES or "e" in text.lower() or bool(decimals and len(decimals.group(1)) > COARSE_DEGREES)
+
+
+def coarsen_text(text, within=None):
+    """``text`` with each number finer than 0.01 coarsened by :func:`coarse`; "(x, y)" pairs always
+    are. ``within(value) -> bool`` limits it to numbers that could be a coordinate (free text
+    such as an id or a note is otherwise kept as written). Non-text values pass unchanged."""
+    if not isinstance(text, str):
+        return text
+
+    def number(m):
+        s = m.group(0)
+        try:
+            v = float(s.replace(",", "."))
+        except ValueError:
+            return s
+        if not _is_fine(s, v) or within is not None and not within(v):
+            return s
+        # Keep a decimal comma: it may be what is wrong with the cell.
+        return coarse(v).replace(".", ",") if "," in s else coarse(v)
+
+    if within is None:
+        text = _coarsen_pairs(_DMS.sub(r"\1°…", text))
+    return _NUMBER.sub(number, text)
+
+
+def _coarsen_pairs(text: str) -> str:
+    """``text`` with each "(x, y)" pair coarsened (the loaders' messages quote positions so)."""
+    return _PAIR.sub(lambda m: f"({coarse(float(m[1].replace(',', '.')))}, "
+                               f"{coarse(float(m[2].replace(',', '.')))})", text)
+
+
+def _in_box(box):
+    """``within`` for :func:`coarsen_text`: a value in the longitude or latitude range of ``box``."""
+    minx, miny, maxx, maxy = box
+    return lambda v: minx <= v <= maxx or miny <= v <= maxy
 
 
 # --------------------------------------------------------------------------------------------
@@ -139,6 +216,8 @@ class IngestReport:
     imported_at: str | None = None
     store_version: int | None = None
     seconds: float = 0.0
+    # Reports written before positions were coarsened (see coarse()) are coarsened on loading.
+    coarse_positions: bool = False
 
     def __post_init__(self):
         self.rejects = [g if isinstance(g, RejectGroup) else RejectGroup(**g) for g in self.rejects]
@@ -166,7 +245,8 @@ class IngestReport:
             out.append(f"accepted: {self.new} new, {self.replaced} replaced "
                        "(corrected rows for an id already in the store)")
             for ex in self.replaced_examples:
-                out.append(f"  replaced {ex['metric']} {ex['id']}: {ex['old']} -> {ex['new']}")
+                change = f" ({ex['change']})" if ex.get("change") else ""
+                out.append(f"  replaced {ex['metric']} {ex['id']}, row {ex['row']}: {ex['old']} -> {ex['new']}{change}")
         if self.duplicate:
             out.append(f"duplicate: {self.duplicate_in_store} already in the store, "
                        f"{self.duplicate_in_file} repeated in this file")
@@ -235,7 +315,7 @@ def ingest_file(settings: Settings, path, *, metric: str | None = None, crs=None
     except InputFileError as err:
         # The loader names its own parameters; a clerk maps columns with --map. (A refused
         # file does not wait for the raster: the thread finishes on its own.)
-        reason = re.sub(r"\b(lon|lat)_col\b", r"--map COLUMN=\1", err.reason)
+        reason = _coarsen_pairs(re.sub(r"\b(lon|lat)_col\b", r"--map COLUMN=\1", err.reason))
         raise InputFileError(err.path, reason, row=err.row, feature=err.feature) from None
     frame = points.frame
     columns = _find_columns(path, frame, fields, has_default_metric=default_metric is not None)
@@ -257,7 +337,7 @@ def ingest_file(settings: Settings, path, *, metric: str | None = None, crs=None
             _compare_with_store(con, rows)
             report.imported_at = dt.datetime.now().isoformat(timespec="seconds")
             _write_records(con, rows, atlas.grid_codes, assign, source, report.imported_at)
-            _fill_report(report, rows, points.source_table, rejects_path)
+            _fill_report(report, rows, points.source_table, rejects_path, atlas)
             report.store_version = int(con.execute("SELECT value FROM meta WHERE key = 'version'").fetchone()[0]) + 1
             report.seconds = round(time.perf_counter() - t0, 2)
             report.check()
@@ -387,7 +467,16 @@ def imports_dir(settings: Settings) -> Path:
 def load_report(settings: Settings, import_id: str) -> IngestReport:
     """The report of one past import; an unknown or malformed id raises BadParameter."""
     row = _import_row(settings, import_id)
-    return IngestReport.from_dict(json.loads(row[0]))
+    report = IngestReport.from_dict(json.loads(row[0]))
+    if not report.coarse_positions:
+        # Written before positions were coarsened: coarsen what it quotes now.
+        for ex in report.replaced_examples:
+            ex["old"], ex["new"] = _coarsen_legacy(ex["old"]), _coarsen_legacy(ex["new"])
+        for group in report.rejects:
+            for ex in group.examples:
+                ex["detail"] = _coarsen_legacy(ex["detail"])
+        report.coarse_positions = True
+    return report
 
 
 def rejects_file(settings: Settings, import_id: str) -> Path:
@@ -395,7 +484,31 @@ def rejects_file(settings: Settings, import_id: str) -> Path:
     row = _import_row(settings, import_id)
     if not row[1] or not Path(row[1]).is_file():
         raise BadParameter(f"import {import_id} has no rejected rows file")
-    return Path(row[1])
+    report = json.loads(row[0])
+    if report.get("coarse_positions"):
+        return Path(row[1])
+    # Written before positions were coarsened: hand out a coarsened copy (made once).
+    copy = Path(row[1]).with_name(f"{import_id}-rejected-coarse.csv")
+    if not copy.is_file():
+        frame = pd.read_csv(row[1], dtype=str, keep_default_na=False, encoding="utf-8-sig")
+        frame["detail"] = [_coarsen_legacy(d) for d in frame["detail"].tolist()]
+        columns = report.get("columns") or {}
+        _coarsen_frame(frame, {c for c in frame.columns if _is_coordinate_column(c, columns)}, _LEGACY_WITHIN)
+        tmp = copy.with_suffix(".csv.tmp")
+        frame.to_csv(tmp, index=False, encoding="utf-8-sig")
+        os.replace(tmp, copy)
+    return copy
+
+
+def _LEGACY_WITHIN(value: float) -> bool:  # noqa: N802 (used like a constant)
+    """Old reports do not say which city box they were checked against: any number that could
+    be degrees counts as a coordinate there."""
+    return abs(value) <= 180
+
+
+def _coarsen_legacy(text):
+    """A text of a report written before positions were coarsened, coarsened."""
+    return coarsen_text(_coarsen_pairs(text), _LEGACY_WITHIN) if isinstance(text, str) else text
 
 
 def recent_imports(settings: Settings, limit: int = 20) -> list[dict]:
@@ -455,6 +568,7 @@ class _Rows:
         self.duplicate_in_store = np.zeros(n, dtype=bool)
         self.replaced = np.zeros(n, dtype=bool)
         self.old: dict[int, tuple] = {}  # row -> (day, lon, lat) of the record it replaces
+        self.old_grid: dict[int, str] = {}  # row -> grid code of the record it replaces (for the report)
         self.ids = np.full(n, None, dtype=object)
         self.metric = np.full(n, None, dtype=object)
         self.day = np.full(n, -1, dtype=np.int64)  # 0-based day in the period
@@ -553,14 +667,14 @@ class _Rows:
         for key, found in by_reason.items():
             mask = np.zeros(self.n, dtype=bool)
             mask[[p.row for p in found]] = True
-            text = {p.row: p.reason for p in found}
+            text = {p.row: coarsen_text(p.reason) for p in found}
             self.reject(mask, key, lambda rows, text=text: [text[i] for i in rows.tolist()])
         grid = np.full(self.n, -1, dtype=np.int64)
         if placed.any():
             grid[placed] = assign(lon[placed], lat[placed])
         x, y = frame["x"].to_numpy(np.float64), frame["y"].to_numpy(np.float64)
         self.reject(placed & (grid < 0), "outside_city",
-                    lambda rows: [f"({a:.6g}, {b:.6g}) is outside {CITY_NAME}: it lies in no grid"
+                    lambda rows: [f"({coarse(a)}, {coarse(b)}) is outside {CITY_NAME}: it lies in no grid"
                                   for a, b in zip(x[rows].tolist(), y[rows].tolist())])
         self.lon, self.lat, self.grid = lon, lat, grid
 
@@ -718,16 +832,17 @@ def _compare_with_store(con, rows: _Rows) -> None:
             continue
         mine = ok[rows.metric[ok] == metric]
         if n_stored <= 4 * len(mine):
-            found = con.execute("SELECT record_id, day, lon, lat FROM records WHERE metric = ?", (metric,)).fetchall()
+            found = con.execute("SELECT record_id, day, lon, lat, grid_code FROM records WHERE metric = ?",
+                                (metric,)).fetchall()
         else:
             # A small file against a big store: look up only this file's ids.
             con.execute("CREATE TEMP TABLE IF NOT EXISTS incoming (record_id TEXT PRIMARY KEY) WITHOUT ROWID")
             con.execute("DELETE FROM incoming")
             con.executemany("INSERT OR IGNORE INTO incoming VALUES (?)", ((r,) for r in rows.ids[mine].tolist()))
-            found = con.execute("SELECT r.record_id, r.day, r.lon, r.lat FROM records r JOIN incoming i "
+            found = con.execute("SELECT r.record_id, r.day, r.lon, r.lat, r.grid_code FROM records r JOIN incoming i "
                                 "ON r.record_id = i.record_id WHERE r.metric = ?", (metric,)).fetchall()
         if found:
-            old = pd.DataFrame(found, columns=["id", "old_day", "old_lon", "old_lat"])
+            old = pd.DataFrame(found, columns=["id", "old_day", "old_lon", "old_lat", "old_grid"])
             old["m"] = metric
             existing.append(old)
     if not existing:
@@ -746,8 +861,10 @@ def _compare_with_store(con, rows: _Rows) -> None:
             & (np.abs(old_lat - rows.lat[r]) <= SAME_POSITION_DEG))
     rows.duplicate_in_store[r[same]] = True
     rows.replaced[r[~same]] = True
+    old_grid = both["old_grid"].to_numpy(dtype=object)
     for i in np.flatnonzero(~same):
         rows.old[int(r[i])] = (int(old_day[i]), float(old_lon[i]), float(old_lat[i]))
+        rows.old_grid[int(r[i])] = old_grid[i]
 
 
 def _check_areas_unchanged(con, seen) -> None:
@@ -807,8 +924,15 @@ def _write_records(con, rows: _Rows, codes: np.ndarray, assign, source: str, imp
     con.execute("INSERT OR REPLACE INTO meta VALUES ('records_imported_at', ?)", (imported_at,))
 
 
-def _fill_report(report: IngestReport, rows: _Rows, source_table: pd.DataFrame | None, rejects_path: Path) -> None:
-    """Counts, reasons with examples, replaced examples; write the rejected rows CSV."""
+def _fill_report(report: IngestReport, rows: _Rows, source_table: pd.DataFrame | None, rejects_path: Path,
+                 atlas: Atlas) -> None:
+    """Counts, reasons with examples, replaced examples; write the rejected rows CSV. No exact
+    position goes into any of them (see :func:`coarse`): a replaced record is shown by its date
+    and grid code, and messages and CSV cells by coarsened coordinates."""
+    # In free text (a note, an address, a mistyped date) a finer number that could be a
+    # longitude or latitude anywhere in China counts as a position.
+    within = _in_box(CHINA_BOUNDS)
+    report.coarse_positions = True
     accepted = rows.accepted
     report.accepted = int(accepted.sum())
     report.replaced = int((accepted & rows.replaced).sum())
@@ -821,27 +945,35 @@ def _fill_report(report: IngestReport, rows: _Rows, source_table: pd.DataFrame |
         report.accepted_by_metric = pd.Series(rows.metric[accepted]).value_counts().to_dict()
     for i in np.flatnonzero(accepted & rows.replaced)[:REPLACED_EXAMPLES]:
         d0, x0, y0 = rows.old[int(i)]
+        old_day, new_day = PERIOD_START + dt.timedelta(days=d0), PERIOD_START + dt.timedelta(days=int(rows.day[i]))
+        old_grid, new_grid = rows.old_grid.get(int(i)), str(atlas.grid_codes[rows.grid[i]])
+        moved = abs(x0 - rows.lon[i]) > SAME_POSITION_DEG or abs(y0 - rows.lat[i]) > SAME_POSITION_DEG
+        change = " and ".join(w for w, c in (("date", old_day != new_day), ("position", moved)) if c)
         report.replaced_examples.append({
             "row": rows.label(int(i)), "metric": rows.metric[i], "id": rows.ids[i],
-            "old": f"{PERIOD_START + dt.timedelta(days=d0)} ({x0:.6f}, {y0:.6f})",
-            "new": f"{PERIOD_START + dt.timedelta(days=int(rows.day[i]))} ({rows.lon[i]:.6f}, {rows.lat[i]:.6f})",
+            "old_day": old_day.isoformat(), "old_grid": old_grid, "new_day": new_day.isoformat(), "new_grid": new_grid,
+            "old": f"{old_day}, grid {old_grid}", "new": f"{new_day}, grid {new_grid}",
+            "change": f"{change or 'record'} changed",
         })
     rejected = np.flatnonzero(rows.reason > 0)
     for code in np.unique(rows.reason[rejected]):
         reason = REASONS[_REASON_KEYS[code - 1]]
         members = rejected[rows.reason[rejected] == code]
         shown = members[:EXAMPLES_PER_REASON]
-        examples = [{"row": rows.label(int(i)), "id": rows.ids[i], "detail": d}
+        examples = [{"row": rows.label(int(i)), "id": rows.ids[i], "detail": coarsen_text(d, within)}
                     for i, d in zip(shown, rows.details(shown))]
         report.rejects.append(RejectGroup(reason.key, reason.label, reason.label_zh, len(members), examples))
     if len(rejected):
-        _write_rejects(rows, rejected, source_table, rejects_path)
+        _write_rejects(rows, rejected, source_table, rejects_path, report.columns, within)
         report.rejects_csv = str(rejects_path)
 
 
-def _write_rejects(rows: _Rows, rejected: np.ndarray, source_table, path: Path) -> None:
+def _write_rejects(rows: _Rows, rejected: np.ndarray, source_table, path: Path, columns: dict, within) -> None:
     """One line per rejected row: row number, reason (English and Chinese), detail, then the
-    row's cells as read. UTF-8 with BOM so that Excel shows the Chinese correctly."""
+    row's cells as read, except positions: the coordinate columns (``columns``' lon/lat and
+    any column named like one) are coarsened, and so is any finer number that ``within``
+    takes for a coordinate (see :func:`coarse`). UTF-8 with BOM so that Excel shows the
+    Chinese correctly."""
     keys = [_REASON_KEYS[c - 1] for c in rows.reason[rejected]]
     out = pd.DataFrame({
         "row": rejected + rows.offset,
@@ -851,11 +983,68 @@ def _write_rejects(rows: _Rows, rejected: np.ndarray, source_table, path: Path) 
     })
     if source_table is not None:
         cells = source_table.iloc[rejected].reset_index(drop=True)
+        coordinates = {c for c in cells.columns if _is_coordinate_column(c, columns)}
         cells.columns = [c if c not in out.columns else f"{c} (file)" for c in cells.columns]
+        coordinates = {c if c not in out.columns else f"{c} (file)" for c in coordinates}
         out = pd.concat([out, cells], axis=1)
+    else:
+        coordinates = set()
+    _coarsen_frame(out, coordinates, within)
     tmp = path.with_suffix(".csv.tmp")
     out.to_csv(tmp, index=False, encoding="utf-8-sig")
     os.replace(tmp, path)
+
+
+_COORDINATE_NAMES = {n for tier in LON_NAMES + LAT_NAMES for n in tier}
+
+
+def _is_coordinate_column(name, columns: dict) -> bool:
+    """True for the column that gave longitude or latitude and any column named like one."""
+    return name in (columns.get("lon"), columns.get("lat")) or str(name).strip().lower() in _COORDINATE_NAMES
+
+
+def _coarsen_frame(frame: pd.DataFrame, coordinates, within) -> None:
+    """Coarsen, in place, every cell of the ``coordinates`` columns and, elsewhere, the numbers
+    that ``within`` takes for a coordinate (row numbers and reasons are left alone)."""
+    for name in frame.columns:
+        if name in ("row", "reason", "原因"):
+            continue
+        col = frame[name]
+        if pd.api.types.is_numeric_dtype(col.dtype) and not pd.api.types.is_bool_dtype(col.dtype):
+            v = col.to_numpy(np.float64, na_value=np.nan)
+            fine = np.isfinite(v) & ((np.abs(v) >= COARSE_METRES) | (np.round(v, COARSE_DEGREES) != v))
+            if name not in coordinates:
+                idx = np.flatnonzero(fine)
+                fine[idx] = np.array([within(x) for x in v[idx].tolist()], dtype=bool)
+            elif pd.api.types.is_float_dtype(col.dtype):
+                fine = np.isfinite(v)  # a number the clerk typed with two decimals is marked too
+            if fine.any():
+                col = col.astype(object)
+                col[fine] = [coarse(x) for x in v[fine].tolist()]
+                frame[name] = col
+            continue
+        if name in coordinates:
+            frame[name] = [_coarse_cell(c) for c in col.tolist()]
+            continue
+        text = col.astype("string")
+        maybe = text.str.contains(r"\d[.,]\d{3}", regex=True).fillna(False).to_numpy(bool)
+        if maybe.any():
+            col = col.astype(object)
+            col[maybe] = [coarsen_text(str(c), within) for c in col[maybe].tolist()]
+            frame[name] = col
+
+
+def _coarse_cell(cell):
+    """A cell of a coordinate column as the rejects CSV shows it: a number coarsened and marked
+    (however it was written), other text with its numbers coarsened (``121.551234E`` ->
+    ``≈121.55E``), empty and NaN cells as written."""
+    if not isinstance(cell, str):
+        return cell
+    try:
+        value = float(cell)
+    except ValueError:
+        return coarsen_text(cell)
+    return coarse(value) if np.isfinite(value) else cell
 
 
 def _import_row(settings: Settings, import_id: str):

@@ -21,9 +21,9 @@ Ancestors of the scope (a town official's district and the city) are not inside 
 appear in breadcrumbs, but their pages, totals and listings are refused.
 
 :func:`suppress_counts` turns one group of sibling counts (a district's grids, say) into the
-strings an export prints: counts from 1 to the threshold print as "<5", and more cells are
-hidden (secondary suppression) wherever the published parent total minus the visible children
-would reveal a hidden count.
+strings an export prints: counts from 1 to one below the threshold print as "<5" (threshold
+5: the counts 1 to 4), and more cells are hidden (secondary suppression) wherever the published
+parent total minus the visible children would reveal a hidden count. Zeros are printed.
 """
 
 from __future__ import annotations
@@ -188,7 +188,7 @@ class Suppressed:
     """What an export prints for one group of siblings and their parent.
 
     ``labels`` maps each code to its printed text ("1,234", "0", "<5" or "*"); ``primary`` holds
-    the codes whose count is from 1 to the threshold, ``secondary`` those hidden so that the
+    the codes whose count is from 1 to ``threshold - 1``, ``secondary`` those hidden so that the
     total cannot reveal a primary one; ``total_label`` is the parent total as printed ("*" when
     even hiding every sibling could not protect a small count, which happens only when all
     siblings are hidden already).
@@ -207,35 +207,43 @@ class Suppressed:
 
     def note(self, lang: str = "zh") -> str:
         """The footnote an export prints under a suppressed table or map."""
+        top = self.threshold - 1
         if lang == "en":
-            return (f"Counts from 1 to {self.threshold} are shown as <{self.threshold}; "
+            return (f"Counts from 1 to {top} are shown as <{self.threshold}; "
                     f"{SECONDARY_MARK} hidden so that totals do not reveal them.")
-        return f"1 至 {self.threshold} 的数字显示为 <{self.threshold}；{SECONDARY_MARK} 为防止由合计反推而隐藏。"
+        return f"1 至 {top} 的数字显示为 <{self.threshold}；{SECONDARY_MARK} 为防止由合计反推而隐藏。"
 
 
 def small_label(threshold: int) -> str:
-    """The text printed instead of a count from 1 to ``threshold``."""
+    """The text printed instead of a count from 1 to ``threshold - 1``."""
     return f"<{threshold}"
 
 
-def _check_threshold(threshold) -> int:
-    if isinstance(threshold, bool) or not isinstance(threshold, int) or threshold < 1:
-        raise BadParameter(f"small-count threshold {threshold!r} must be a whole number of at least 1")
+def is_small(value, threshold: int) -> bool:
+    """True when ``value`` is a count that suppression hides (1 to ``threshold - 1``)."""
+    return 1 <= value < threshold
+
+
+def check_threshold(threshold) -> int:
+    """``threshold`` if it is a usable small-count threshold (a whole number of at least 2)."""
+    if isinstance(threshold, bool) or not isinstance(threshold, int) or threshold < 2:
+        raise BadParameter(f"small-count threshold {threshold!r} must be a whole number of at least 2")
     return threshold
 
 
 def _feasible(target: int, n_primary: int, n_secondary: int, threshold: int) -> int:
     """How many values (capped at 2) a hidden primary count may take, as seen by a reader who
-    knows the hidden cells' sum ``target``, that each other primary lies in 1..threshold and
-    that each secondary ("*") is 0 or above the threshold."""
-    lo_p, hi_p = n_primary - 1, (n_primary - 1) * threshold  # the other primaries' sum
+    knows the hidden cells' sum ``target``, that each other primary lies in 1..threshold-1 and
+    that each secondary ("*") is 0 or at least the threshold."""
+    top = threshold - 1
+    lo_p, hi_p = n_primary - 1, (n_primary - 1) * top  # the other primaries' sum
     found = 0
-    for value in range(1, threshold + 1):
+    for value in range(1, top + 1):
         rest = target - value  # what the other hidden cells must add up to
         if n_secondary == 0:
             ok = lo_p <= rest <= hi_p
-        else:  # secondaries add 0 or anything above the threshold
-            ok = lo_p <= rest <= hi_p or rest >= lo_p + threshold + 1
+        else:  # secondaries add 0 or anything from the threshold up
+            ok = lo_p <= rest <= hi_p or rest >= lo_p + threshold
         if ok:
             found += 1
             if found == 2:
@@ -247,22 +255,22 @@ def suppress_counts(values: Mapping[str, int], threshold: int = 5, total: int | 
     """Printed labels of one group of sibling counts under small-count suppression.
 
     ``values`` maps each child's code to its count; ``total`` is the parent total as published
-    (default: the sum of the values). Counts from 1 to ``threshold`` are primary suppressions
-    (printed ``"<5"``). When the total is printed, the total minus the printed children gives
+    (default: the sum of the values). Counts from 1 to ``threshold - 1`` are primary
+    suppressions (printed ``"<5"`` for the default threshold 5). When the total is printed, the total minus the printed children gives
     the sum of the hidden ones; so while a reader could still work out a hidden count from
     that sum, the next-smallest printed sibling is hidden too (``"*"``), preferring non-zero
     counts. Zeros print as "0".
     """
-    threshold = _check_threshold(threshold)
+    threshold = check_threshold(threshold)
     counts = {str(code): int(v) for code, v in values.items()}
     if any(v < 0 for v in counts.values()):
         raise BadParameter("counts to suppress must not be negative")
     total = sum(counts.values()) if total is None else int(total)
-    primary = {c for c, v in counts.items() if 1 <= v <= threshold}
+    primary = {c for c, v in counts.items() if is_small(v, threshold)}
     secondary: set[str] = set()
-    total_label = small_label(threshold) if 1 <= total <= threshold else f"{total:,}"
+    total_label = small_label(threshold) if is_small(total, threshold) else f"{total:,}"
     # A total that is itself hidden publishes no sum, so nothing can be worked out from it.
-    if primary and not 1 <= total <= threshold:
+    if primary and not is_small(total, threshold):
         # Smallest first (non-zero before zero: a hidden zero protects nothing), then by code.
         candidates = sorted((c for c in counts if c not in primary), key=lambda c: (counts[c] == 0, counts[c], c))
         while True:

@@ -11,6 +11,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -40,13 +41,22 @@ class Settings(BaseSettings):
     # Wall refresh interval in seconds.
     wall_refresh_seconds: int = 30
     wall_tour_seconds: int = 20
+    # Wall playback (issue 10): days the map loops through by default (0 = off; a wall's URL
+    # can ask for it with ?playback=14), and seconds per day.
+    wall_playback_days: int = 0
+    wall_playback_step_seconds: float = 1.5
+    # Wall devices (`python -m geo users wall-token`): a device's session ends after this many
+    # hours without a request (a wall polls every few seconds), and its link lasts this many days.
+    wall_device_idle_hours: int = 72
+    wall_device_days: int = 30
     # Largest accepted upload in bytes.
     max_upload_bytes: int = 200 * 1024 * 1024
     # Largest total size the entries of an uploaded zip (zipped Shapefile, XLSX) may inflate
     # to; more is treated as a zip bomb and the whole upload is refused.
     max_unzipped_bytes: int = 1024 * 1024 * 1024
-    # Counts from 1 up to this value are printed as "<N" in exports when suppression is on.
-    small_count_threshold: int = 5
+    # Suppressed exports print counts from 1 to one below this value as "<N" (5: 1..4 print
+    # "<5"), and their legend has one "<N" class. At least 2.
+    small_count_threshold: int = Field(5, ge=2)
     # Source line printed on exported maps; empty means the demo data's own description.
     export_source: str = ""
     # Access control (issue 7). Send the session cookie over HTTPS only: set true in

@@ -19,8 +19,16 @@ Sessions are Flask's signed cookie: HttpOnly, SameSite=Lax, Secure when
 and at once when the user's password changes or the user is removed. Every POST, PUT, PATCH
 and DELETE needs a CSRF token (Flask-WTF): the ``csrf_token`` field of a form, or the
 ``X-CSRFToken`` header (the token is in ``<meta name="csrf-token">`` of each page); without
-one the answer is 400, ``/login`` included. Failed logins are limited per user name and per
-client address.
+one the answer is 400, ``/login`` included. Failed logins are limited per account name and per
+client address, in the store (:mod:`geo.login_throttle`), so all processes share the count; a
+locked sign-in gets a 429 with ``Retry-After``.
+
+Wall devices (``geo/wall_devices.py``) are the other kind of session: a video wall that
+claimed a device token. Their principal has the device's area as its jurisdiction, opens only
+:data:`DEVICE_ENDPOINTS` (the wall and the JSON it draws from; everything else is 403), and
+its session slides: each request pushes its end ``wall_device_idle_hours`` on, until the token
+expires or is revoked. Its cookie lives as long (:class:`SessionInterface`). The clock of both
+kinds of session is ``app.config["GRIDATLAS_CLOCK"]`` (``time.time``), so tests can move it.
 
 Tests: an app created with ``TESTING=True`` treats requests as those of ``TEST_USER`` (an
 admin unless the test config says otherwise; None = nobody), and ``app.test_client(user=...)``
@@ -30,22 +38,22 @@ environment cannot set, and such requests skip the CSRF check: a browser is neve
 
 from __future__ import annotations
 
-import threading
+import datetime as dt
 import time
-from collections import deque
 from dataclasses import dataclass
 from functools import wraps
 from urllib.parse import urlsplit
 
 from flask import (Blueprint, Flask, current_app, g, make_response, redirect, render_template, request, session,
                    url_for)
+from flask.sessions import SecureCookieSessionInterface
 from flask.testing import FlaskClient
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFProtect
 from markupsafe import Markup
-from werkzeug.exceptions import TooManyRequests, Unauthorized
+from werkzeug.exceptions import Unauthorized
 
-from geo import audit, users
+from geo import audit, login_throttle, users, wall_devices
 from geo.errors import BadParameter, Forbidden
 from geo.hierarchy import CITY_CODE
 from geo.scope import Scope
@@ -63,6 +71,10 @@ WHILE_MUST_CHANGE = frozenset({"auth.password", "auth.logout", "auth.login"})
 TEST_USER_ENVIRON = "gridatlas.test_user"
 DEFAULT_TEST_USER = {"name": "test-admin", "role": "admin", "area": CITY_CODE}
 _NO_TEST_USER = object()
+# All a wall device may open besides the public routes: the wall, its JSON, and the map
+# endpoints its layers and its playback draw from (each still checks the device's area).
+DEVICE_ENDPOINTS = frozenset({"wall.page", "wall.board", "api.children", "api.values", "api.checkpoints",
+                              "api.outlines", "api.summary", "time_api.daily"})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -173,11 +185,14 @@ def _load_user() -> None:
         g.user = _test_user(spec)
         g.test_principal = True
         return
+    if session.get("device"):
+        _load_device(session["device"])
+        return
     name = session.get("user")
     if name:
         user = users.get_user(_store(), name)
         hours = _settings().session_hours
-        fresh = time.time() - float(session.get("at", 0)) < hours * 3600
+        fresh = clock() - float(session.get("at", 0)) < hours * 3600
         if user is not None and session.get("stamp") == user.stamp and fresh:
             g.user = user
             return
@@ -186,6 +201,72 @@ def _load_user() -> None:
     if spec is _NO_TEST_USER and current_app.testing and current_app.config.get("TEST_USER"):
         g.user = _test_user(current_app.config["TEST_USER"])
         g.test_principal = True
+
+
+def clock() -> float:
+    """Seconds since the epoch: ``time.time`` unless a test app sets ``GRIDATLAS_CLOCK``."""
+    return current_app.config.get("GRIDATLAS_CLOCK", time.time)()
+
+
+def current_device() -> wall_devices.Device | None:
+    """The wall device of this request, or None (a person, or nobody)."""
+    return g.get("device")
+
+
+def _load_device(name: str) -> None:
+    """A wall device's session: valid while its token is and while the wall keeps asking."""
+    now = clock()
+    g.device = None
+    try:
+        if now - float(session.get("seen", 0)) >= _settings().wall_device_idle_hours * 3600:
+            raise wall_devices.DeviceRefused("idle", f"wall device {name!r} was idle too long")
+        device = wall_devices.check_session(_store(), name, session.get("stamp", ""),
+                                            now=dt.datetime.fromtimestamp(now, dt.timezone.utc))
+    except wall_devices.DeviceRefused as err:
+        session.clear()
+        g.device_refused = err
+        audit.record(_store(), f"wall:{name}", "wall_device_refused", name, err.reason, None, _client())
+        return
+    session["seen"] = now  # sliding: each request pushes the end on
+    g.device = device
+    g.user = users.User(f"wall:{device.name}", device.role, device.area, False, device.created_at,
+                        device.created_at, device.last_seen_at, device.stamp)
+
+
+def start_device_session(device: wall_devices.Device) -> None:
+    """Turn this browser's session into ``device``'s (whoever was signed in is signed out)."""
+    session.clear()
+    session.permanent = True
+    session.update(device=device.name, stamp=device.stamp, seen=clock())
+    g.device = device
+
+
+class SessionInterface(SecureCookieSessionInterface):
+    """Flask's signed cookie, but a wall device's cookie lasts ``wall_device_idle_hours`` (a
+    person's lasts ``session_hours``; both sessions' own limits are checked by the guard)."""
+
+    def _device_seconds(self, app) -> int:
+        return app.extensions["gridatlas"].settings.wall_device_idle_hours * 3600
+
+    def open_session(self, app, request):
+        """Accept signatures as old as the longer of both limits (the guard applies each)."""
+        serializer = self.get_signing_serializer(app)
+        if serializer is None:
+            return None
+        value = request.cookies.get(self.get_cookie_name(app))
+        if not value:
+            return self.session_class()
+        max_age = max(int(app.permanent_session_lifetime.total_seconds()), self._device_seconds(app))
+        try:
+            return self.session_class(serializer.loads(value, max_age=max_age))
+        except Exception:  # noqa: BLE001 - a bad or old signature is no session
+            return self.session_class()
+
+    def get_expiration_time(self, app, session):
+        """A device's cookie expires after its idle limit, a person's after ``session_hours``."""
+        if session.permanent and session.get("device"):
+            return dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=self._device_seconds(app))
+        return super().get_expiration_time(app, session)
 
 
 def _store():
@@ -237,6 +318,10 @@ def _guard():
         return None
     user = current_user()
     if user is None:
+        if g.get("device_refused") is not None:  # a wall whose device login ended: say why, no login form
+            from .wall import device_message
+
+            raise Unauthorized(device_message(g.device_refused))
         if _wants_json() or request.method not in SAFE_METHODS:
             raise Unauthorized(_("Please sign in."))
         return redirect(url_for("auth.login", next=_here()))
@@ -245,11 +330,15 @@ def _guard():
             raise Forbidden("change your one-time password first (/account/password)")
         return redirect(url_for("auth.password"))
     scope = user.scope
+    device = current_device()
     try:
+        if device is not None and endpoint not in DEVICE_ENDPOINTS:
+            raise Forbidden(f"wall device {device.name!r} opens only the wall, not {request.path}")
         scope.require(access.permission)
         if access.kind == "area":
             scope.check((request.view_args or {}).get(access.arg))
-        elif access.kind == "city" and not scope.is_city:
+        elif access.kind == "city" and not scope.is_city and device is None:
+            # (A district's wall device passes: the wall's routes check its area themselves.)
             raise Forbidden(f"this page covers the whole city, outside the jurisdiction of {scope.describe()}")
     except Forbidden as err:
         record("forbidden", request.path, "refused", {"endpoint": endpoint, "reason": str(err)})
@@ -272,56 +361,19 @@ def safe_next(target: str | None) -> str | None:
 
 
 # ---------------------------------------------------------------------------------------------
-# Login rate limit
+# Login rate limit (geo.login_throttle: in the store, shared by every process)
 # ---------------------------------------------------------------------------------------------
 
-class LoginLimiter:
-    """Failed logins per key (user name, client address) in a sliding window; in memory, so
-    per process (``make run`` serves from one process)."""
-
-    MAX_KEYS = 10_000
-
-    def __init__(self, attempts: int, window_seconds: float, clock=time.monotonic):
-        self.attempts = attempts
-        self.window = window_seconds
-        self.clock = clock
-        self._failures: dict[str, deque] = {}
-        self._lock = threading.Lock()
-
-    def _recent(self, key: str) -> deque:
-        times = self._failures.get(key)
-        if times is None:
-            return deque()
-        cutoff = self.clock() - self.window
-        while times and times[0] <= cutoff:
-            times.popleft()
-        return times
-
-    def blocked(self, key: str, limit: int | None = None) -> bool:
-        """True when ``key`` has used up its failed attempts in the window."""
-        with self._lock:
-            return len(self._recent(key)) >= (limit or self.attempts)
-
-    def fail(self, *keys: str) -> None:
-        """Count one failed login against each key."""
-        with self._lock:
-            if len(self._failures) > self.MAX_KEYS:  # forget the oldest, never grow without bound
-                for old in list(self._failures)[: self.MAX_KEYS // 10]:
-                    del self._failures[old]
-            now = self.clock()
-            for key in keys:
-                self._recent(key)
-                self._failures.setdefault(key, deque()).append(now)
-
-    def reset(self, key: str) -> None:
-        """Forget the failures of ``key`` (after a successful login)."""
-        with self._lock:
-            self._failures.pop(key, None)
-
-
-def limiter() -> LoginLimiter:
-    """The app's login limiter."""
-    return current_app.extensions["gridatlas_login_limiter"]
+def _too_many(lockout: login_throttle.Lockout, target: str | None, name: str):
+    """The sign-in page with a 429 and Retry-After, worded in the page's language."""
+    if lockout.kind == "client":
+        message = _("Too many failed sign-ins from this computer. Try again in %(n)s minutes.", n=lockout.minutes)
+    else:
+        message = _("Too many failed sign-ins for this account. Try again in %(n)s minutes.", n=lockout.minutes)
+    body, status = _login_page(target, error=message, status=429, name=name)
+    response = make_response(body, status)
+    response.headers["Retry-After"] = str(lockout.retry_after)
+    return response
 
 
 # ---------------------------------------------------------------------------------------------
@@ -346,18 +398,22 @@ def login():
         return _login_page(target)
     name = (request.form.get("username") or "").strip()[:64]
     password = request.form.get("password") or ""
-    name_key, client_key = f"name:{name.lower()}", f"client:{_client()}"
-    lim = limiter()
-    if lim.blocked(name_key) or lim.blocked(client_key, lim.attempts * 4):
-        audit.record(_store(), name or "-", "login_failed", name, "rate_limited", None, _client())
-        raise TooManyRequests(_("Too many failed sign-ins. Wait %(n)s minutes and try again.",
-                                n=_settings().login_window_minutes))
+    limits = login_throttle.Limits.from_settings(_settings())
+    attempt = login_throttle.begin(_store(), name, _client(), limits)  # counted before the check
+    if isinstance(attempt, login_throttle.Lockout):
+        audit.record(_store(), name or "-", "login_failed", name, "rate_limited",
+                     {"locked": attempt.kind, "retry_after": attempt.retry_after}, _client())
+        return _too_many(attempt, target, name)
     found = users.authenticate(_store(), name, password) if name and password else None
     if found is None:
-        lim.fail(name_key, client_key)
         audit.record(_store(), name or "-", "login_failed", name, "refused", None, _client())
+        lockout = login_throttle.locked(_store(), name, _client(), limits)
+        if lockout is not None:  # this failure used up the last attempt: the lockout starts now
+            audit.record(_store(), name or "-", "login_failed", name, "locked",
+                         {"locked": lockout.kind, "retry_after": lockout.retry_after}, _client())
+            return _too_many(lockout, target, name)
         return _login_page(target, error=_("Wrong user name or password."), status=401, name=name)
-    lim.reset(name_key)
+    login_throttle.succeeded(_store(), attempt)
     session.clear()  # a fresh session (and CSRF token) for the signed-in user
     session.permanent = True
     session.update(user=found.name, stamp=found.stamp, at=time.time())
@@ -486,8 +542,7 @@ def init_app(app: Flask) -> None:
     elif app.config.get("TEST_USER"):
         raise RuntimeError("TEST_USER is a test setting; it needs TESTING=True")
     csrf.init_app(app)
-    app.extensions["gridatlas_login_limiter"] = LoginLimiter(settings.login_attempts,
-                                                             settings.login_window_minutes * 60)
+    app.session_interface = SessionInterface()
     # First of all before_request functions: nothing runs for a request that is refused.
     app.before_request_funcs.setdefault(None, []).insert(0, _guard)
     app.jinja_env.globals.update(current_user=current_user, can_see=can_see, account_menu=account_menu)

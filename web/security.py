@@ -39,7 +39,7 @@ from flask import Flask, Response, g, request
 from markupsafe import Markup
 
 STATIC_ENDPOINTS = frozenset({"static", "vendor_static.vendor_file"})
-NO_STORE_ENDPOINTS = frozenset({"auth.login", "auth.logout", "auth.password"})
+NO_STORE_ENDPOINTS = frozenset({"auth.login", "auth.logout", "auth.password", "wall.device"})
 _OPEN_TAG = re.compile(r"<(script|style)\b(?![^>]*\bnonce=)", re.IGNORECASE)
 
 

@@ -11,6 +11,7 @@ in ``create_app``) with 413 before anything is read or stored; web/errors.py wor
 from __future__ import annotations
 
 from flask import Blueprint, redirect, render_template, request, send_file, url_for
+from flask_babel import gettext as _
 
 from geo.errors import BadParameter
 from geo.ingest import IngestReport, ingest_upload, load_report, recent_imports, rejects_file
@@ -68,7 +69,7 @@ def submit():
 def report(import_id: str):
     """The report of one import."""
     result: IngestReport = load_report(service().settings, import_id)
-    return render_template("upload_report.html", report=result, metrics=METRICS)
+    return render_template("upload_report.html", report=result, metrics=METRICS, change_labels=_change_labels())
 
 
 @bp.get("/<import_id>/rejected.csv")
@@ -78,6 +79,12 @@ def rejected_csv(import_id: str):
     path = rejects_file(service().settings, import_id)
     return send_file(path, mimetype="text/csv", as_attachment=True, download_name=f"{import_id}-rejected.csv",
                      max_age=0)
+
+
+def _change_labels() -> dict:
+    """What changed in a replaced record (geo.ingest's ``change``), in the page's language."""
+    return {"date changed": _("date changed"), "position changed": _("position changed"),
+            "date and position changed": _("date and position changed")}
 
 
 def _form_context() -> dict:

@@ -370,3 +370,202 @@ def test_cli_batch_writes_one_file_per_area_with_a_progress_bar(demo_settings, a
     assert "wrote 7 files" in proc.stdout
     for name in files:
         assert Image.open(out / name).size == (1240, 1754) or Image.open(out / name).size == (1754, 1240)
+
+
+# --- small-count suppression: legend, colours and texts tell nothing finer than "<5" -----------
+
+# Seven villages of 云龙镇 with hand-set counts: a zero, one small count (3), the next-smallest (7)
+# that secondary suppression must hide, and four printed counts.
+CRAFTED = [0, 3, 7, 9, 40, 55, 120]
+
+
+def _crafted(service, fmt="svg", lang="zh"):
+    from dataclasses import replace
+
+    from geo.export import map_data, suppressed
+
+    options = parse_options(TOWN, fmt, {"metric": "visits", "lang": lang})
+    data = map_data(service, options)
+    codes = sorted(data.values["code"])
+    assert len(codes) == len(CRAFTED)
+    by_code = dict(zip(codes, CRAFTED))
+    values = data.values.assign(value=data.values["code"].map(by_code))
+    data = replace(data, values=values, labels=values.copy(), total=sum(CRAFTED))
+    return suppressed(data, 5, lang, options.method, options.k), options, by_code
+
+
+def _drawn(service, data, options):
+    from geo.export_figure import draw_map
+
+    fig, info = draw_map(service, data, options)
+    legend = [t.get_text() for t in fig.texts if t.get_gid() == "legend-label"]
+    swatches = [to_hex(p.get_facecolor()) for p in fig.artists if p.get_gid() == "legend-swatch"]
+    coll = next(c for c in _map_axes(fig).collections if c.get_gid() == "choropleth")
+    codes = sorted(data.values["code"])
+    fills = dict(zip(codes, (to_hex(c) for c in coll.get_facecolors())))
+    return fig, info, dict(zip(legend, swatches)), fills
+
+
+def _numbers(text):
+    return [int(n.replace(",", "")) for n in re.findall(r"\d[\d,]*", text)]
+
+
+def test_a_suppressed_legend_has_one_small_class_and_no_limit_below_the_threshold(service):
+    from geo.export_figure import HIDDEN_FILL
+
+    data, options, by_code = _crafted(service)
+    fig, info, legend, fills = _drawn(service, data, options)
+    labels = list(legend)
+    assert labels[:2] == ["0", "<5"] and labels[-1].startswith("* ")
+    for label in labels[2:-1]:  # the classes of printed counts start at the threshold
+        assert all(n >= 5 for n in _numbers(label)), labels
+    assert labels[2].startswith("5 –"), labels  # not "9 –", the lowest printed count
+    assert not any("7" in label for label in labels)  # the hidden 7 shows nowhere
+    small = [c for c, v in by_code.items() if 1 <= v < 5]
+    hidden = [c for c, v in by_code.items() if v == 7]
+    assert set(hidden) == data.hidden and data.printed[hidden[0]] == "*"
+    assert {fills[c] for c in small} == {legend["<5"]}
+    assert {fills[c] for c in hidden} == {HIDDEN_FILL} == {legend[labels[-1]]}
+    assert fills[next(c for c, v in by_code.items() if v == 0)] == legend["0"]
+    # No printed count shares the small class's colour, and the hidden one has no class colour.
+    assert all(fills[c] != legend["<5"] for c, v in by_code.items() if v >= 5)
+    assert HIDDEN_FILL not in data.classes.colors
+    # Secondary suppression holds: the total minus the printed villages leaves the small
+    # count open (it could be any of 1..4, the hidden one any of 0 or 5 up).
+    rest = sum(CRAFTED) - sum(v for c, v in by_code.items() if data.printed[c] not in ("<5", "*"))
+    possible = {a for a in range(1, 5) if rest - a == 0 or rest - a >= 5}
+    assert len(possible) >= 2
+
+
+def test_a_suppressed_svg_and_pdf_print_no_small_count_and_no_narrower_class(service):
+    from geo.export_figure import save_figure
+
+    for fmt in ("svg", "pdf"):
+        data, options, by_code = _crafted(service, fmt)
+        fig, info, legend, fills = _drawn(service, data, options)
+        buf = io.BytesIO()
+        save_figure(fig, buf, options, title=info["title"], font_path=info["font_path"])
+        if fmt == "svg":
+            root = ET.fromstring(buf.getvalue())
+            texts = ["".join(t.itertext()) for t in root.iter(f"{SVG_NS}text")]
+            # Each area's label (its name, then its printed count) is a group with the label's gid.
+            printed = ["".join(list(g.iter(f"{SVG_NS}text"))[-1].itertext()) for g in root.iter(f"{SVG_NS}g")
+                       if g.get("id") == "area-label"]
+        else:
+            texts = PdfReader(io.BytesIO(buf.getvalue())).pages[0].extract_text().splitlines()
+            printed = [t.get_text().split("\n")[-1] for t in fig.findobj(Text) if t.get_gid() == "area-label"]
+        whole = "\n".join(texts)
+        assert "<5" in whole and "1 至 4 的数字显示为 <5" in whole.replace("\n", "")
+        assert printed and set(printed) <= {"0", "<5", "*", "9", "40", "55", "120"}, (fmt, printed)
+        assert "<5" in printed and "*" in printed
+        assert "1 – 4" not in whole and "1 – 3" not in whole and "最高" not in whole
+        assert f"合计　{sum(CRAFTED):,}" in whole
+
+
+def test_a_suppressed_real_export_groups_every_small_count_in_one_colour(service):
+    from geo.export_figure import HIDDEN_FILL
+
+    for code, args in ((DISTRICT, {"metric": "home_quarantine"}), ("330203", {"metric": "home_observation"}),
+                       (DISTRICT, {"metric": "home_quarantine", "level": "grid"})):
+        options = parse_options(code, "png", {**args, "suppress": "1"})
+        fig, info = build_figure(service, options)
+        data = info["data"]
+        legend = [t.get_text() for t in fig.texts if t.get_gid() == "legend-label"]
+        swatches = [to_hex(p.get_facecolor()) for p in fig.artists if p.get_gid() == "legend-swatch"]
+        assert "<5" in legend, (code, legend)
+        for label in legend:
+            assert label in ("0", "<5") or label.startswith("* ") or min(_numbers(label)) >= 5, (code, legend)
+        small_colour = swatches[legend.index("<5")]
+        coll = next(c for c in _map_axes(fig).collections if c.get_gid() == "choropleth")
+        values = data.values.sort_values("code")
+        fills = [to_hex(c) for c in coll.get_facecolors()]
+        for value, fill, area in zip(values["value"], fills, values["code"]):
+            if area in data.hidden:
+                assert fill == HIDDEN_FILL
+            elif 1 <= value < 5:
+                assert fill == small_colour
+            else:
+                assert fill != small_colour
+
+
+def test_suppression_off_keeps_the_maps_classes_and_a_change_map_cannot_be_suppressed(service):
+    data = build_figure(service, parse_options(DISTRICT, "png", {"metric": "home_quarantine"}))[1]["data"]
+    values = service.child_values(DISTRICT, "home_quarantine", data.start, data.end)["value"].to_numpy()
+    assert data.classes == classify(values) and data.classes.texts is None and not data.hidden
+    with pytest.raises(BadParameter, match="suppression applies to counts, not to a change"):
+        parse_options(DISTRICT, "png", {"suppress": "1", "a_from": "2020-02-01", "a_to": "2020-02-07"})
+
+
+@pytest.mark.parametrize("values, method, k, labels", [
+    ([0, 0, 1, 2, 4, 5, 9, 30, 31, 80, 200], "quantiles", 5, None),
+    ([1, 2, 3, 4], "quantiles", 5, ["<5"]),
+    ([0, 0, 0], "natural_breaks", 3, ["0"]),
+    ([6, 6, 6, 40], "quantiles", 3, ["5 – 6", "7 – 40"]),
+    ([3, 12], "natural_breaks", 3, ["<5", "5 – 12"]),
+    ([], "quantiles", 5, ["0"]),
+])
+def test_classify_suppressed_puts_small_counts_in_one_class(values, method, k, labels):
+    from geo.classify import classify_suppressed
+
+    classes = classify_suppressed(values, 5, method, k)
+    if labels is not None:
+        assert classes.labels() == labels
+    got = classes.labels()
+    assert len(got) == len(classes.bounds) == len(classes.colors) == len(set(classes.colors))
+    assert all(lab in ("0", "<5") or min(_numbers(lab)) >= 5 for lab in got)
+    idx = classes.classify(values)
+    small = {int(i) for v, i in zip(values, idx) if 1 <= v < 5}
+    assert len(small) <= 1 and all(got[i] == "<5" for i in small)
+    assert all(got[i] == "0" for v, i in zip(values, idx) if v == 0)
+    with pytest.raises(BadParameter, match="threshold 1"):
+        classify_suppressed(values, 1)
+
+
+def test_a_hostile_area_name_is_plain_text_in_a_suppressed_svg(service):
+    from dataclasses import replace
+
+    from geo.export_figure import save_figure
+
+    data, options, by_code = _crafted(service)
+    evil = "<script>alert(1)</script>${document.title}"
+    first = sorted(by_code)[-1]  # the largest count: its label has room
+    names = data.labels["name"].where(data.labels["code"] != first, evil)
+    data = replace(data, labels=data.labels.assign(name=names), values=data.values.assign(name=names))
+    fig, info, legend, fills = _drawn(service, data, options)
+    buf = io.BytesIO()
+    save_figure(fig, buf, options, title=info["title"], font_path=info["font_path"])
+    root = ET.fromstring(buf.getvalue())
+    assert not list(root.iter(f"{SVG_NS}script")) and b"<script>" not in buf.getvalue()
+    assert any(evil in "".join(t.itertext()) for t in root.iter(f"{SVG_NS}text"))
+
+
+def test_a_change_export_prints_signed_values_a_no_data_row_and_every_glyph(service):
+    # A week against the last one, per village of 云龙镇: the first week where some villages had
+    # no visits (their per cent change does not exist: "no data") and others had some.
+    from datetime import date, timedelta
+
+    from geo.classify import NO_DATA_COLOR
+    from geo.timeseries import change
+
+    b = (date(2020, 3, 25), date(2020, 3, 31))
+    for week in range(9):
+        a = (date(2020, 1, 24) + timedelta(days=7 * week), date(2020, 1, 30) + timedelta(days=7 * week))
+        ch = change(service, TOWN, "visits", a, b, "percent")
+        empty = [r["code"] for r in ch["values"] if r["value"] is None]
+        if 0 < len(empty) < len(ch["values"]):
+            break
+    assert 0 < len(empty) < len(ch["values"]), "no week with both kinds of village"
+    options = export_options(TOWN, "png", metric="visits", start=b[0], end=b[1], compare=a, basis="percent")
+    fig, info = build_figure(service, options)
+    texts = [t.get_text() for t in _all_texts(fig)]
+    assert info["missing_glyphs"] == set()
+    assert any(f"较 {a[0]} – {a[1]} 的百分比变化（蓝减红增）" in t for t in texts)
+    assert "无数据（前期为 0，无百分比）" in texts
+    # The map draws exactly those villages in the no-data grey.
+    (coll,) = [c for c in fig.findobj() if getattr(c, "get_gid", lambda: None)() == "choropleth"]
+    grey = to_rgba(NO_DATA_COLOR)
+    n_grey = sum(tuple(fc) == grey for fc in coll.get_facecolors())
+    assert n_grey == len(empty)
+    # Values on the map are signed per cents, like the legend.
+    values = [line for t in texts for line in t.split("\n") if re.fullmatch(r"[+-]?[\d,]+%", line)]
+    assert values and all(v == "0%" or v[0] in "+-" for v in values)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import json
 import os
 import queue
 import re
@@ -36,7 +37,8 @@ from geo import count_store
 from geo.cli import main
 from geo.counts import CountCube
 from geo.errors import BadParameter, InputFileError
-from geo.ingest import REASONS, IngestReport, ingest_file, ingest_upload, load_report, parse_days, parse_mapping
+from geo.ingest import (REASONS, IngestReport, ingest_file, ingest_upload, load_report, parse_days, parse_mapping,
+                        rejects_file)
 from geo.rebuild import compute_cube
 from geo.service import AtlasService
 from geo.settings import PROJECT_ROOT, get_settings
@@ -107,8 +109,10 @@ def assert_counts_equal_full_rebuild(settings, atlas):
 
 
 @pytest.mark.parametrize("name, metric, key, n, message", [
-    ("reason_outside_city.csv", "visits", "outside_city", 1, r"\(120\.155, 30\.274\) is outside 宁波市: it lies in no grid"),
-    ("reason_swapped.csv", "visits", "swapped", 1, r"longitude and latitude look swapped: \(29\.87, 121\.55\)"),
+    # Positions are quoted rounded to 0.01° and marked "≈" (a record is a household).
+    ("reason_outside_city.csv", "visits", "outside_city", 1, r"^\(≈120\.16, ≈30\.27\) is outside 宁波市: it lies in no grid$"),
+    ("reason_swapped.csv", "visits", "swapped", 1,
+     r"^longitude and latitude look swapped: \(≈29\.87, ≈121\.55\) would lie in the given bounds as \(≈121\.55, ≈29\.87\)$"),
     ("reason_nan_coordinate.csv", "visits", "nan_coordinate", 1, r"longitude \(lon\) is NaN"),
     ("reason_unparseable_date.csv", "visits", "unparseable_date", 1,
      r"date '2020-13-45' cannot be read; write dates as YYYY-MM-DD"),
@@ -143,7 +147,7 @@ def test_rejected_rows_csv_keeps_the_row_as_written_with_its_reason(settings, at
     with open(report.rejects_csv, encoding="utf-8-sig", newline="") as fh:
         rows = list(csv.DictReader(fh))
     assert rows == [{"row": "7", "reason": "NaN coordinate", "原因": "坐标为NaN", "detail": "longitude (lon) is NaN",
-                     "id": "X003", "date": "2020-02-01", "lon": "NaN", "lat": "29.87"}]
+                     "id": "X003", "date": "2020-02-01", "lon": "NaN", "lat": "≈29.87"}]  # positions rounded
 
 
 def test_a_messy_file_loses_no_row(settings, atlas, tmp_path):
@@ -170,6 +174,72 @@ def test_a_messy_file_loses_no_row(settings, atlas, tmp_path):
     # The fully empty row is filed under its first problem and lists all of them.
     last = rejects[rejects["row"] == "19"].iloc[0]
     assert last["reason"] == "missing id" and "date" in last["detail"] and "longitude" in last["detail"]
+
+
+# --------------------------------------------------------------------------------------------
+# Privacy: no household position in the report, the CLI lines or the rejects CSV
+# --------------------------------------------------------------------------------------------
+
+FINE_NUMBER = re.compile(r"\d\.\d{3,}")  # a position finer than 0.01° (about 1 km)
+
+
+def _precise_rows(shift: float = 0.0) -> pd.DataFrame:
+    """In-city rows written to 6 decimals: good ones, and one of each coordinate problem."""
+    rows = [["P1", "2020-02-01", 121.551234 + shift, 29.871234], ["P2", "2020-02-02", 121.562345, 29.862345],
+            ["P3", "2020-02-01", 29.873456, 121.553456],            # swapped
+            ["P4", "2020-02-01", "121.554567x", 29.874567],         # not a number
+            ["P5", "2020-02-01", 120.155678, 30.274678],            # outside the city (Hangzhou)
+            ["P6", "2020-13-45", 121.556789, 29.876789],            # bad date, good position
+            ["P7", "2020-02-01", 121.557891, 29.877891], ["P7", "2020-02-02", 121.557891, 29.877891]]  # conflict
+    frame = pd.DataFrame(rows, columns=["id", "date", "lon", "lat"])
+    frame["备注"] = "坐标 " + frame["lat"].astype(str) + "," + frame["lon"].astype(str)  # a note quoting it
+    return frame
+
+
+def test_no_exact_position_reaches_the_report_or_the_rejects_csv(settings, atlas, tmp_path):
+    _precise_rows().to_csv(tmp_path / "a.csv", index=False)
+    ingest(settings, atlas, tmp_path / "a.csv")
+    _precise_rows(shift=0.002).to_csv(tmp_path / "b.csv", index=False)  # P1 moved by 200 m
+    report = ingest(settings, atlas, tmp_path / "b.csv")
+    assert (report.replaced, report.rejected) == (1, 6)
+    shown = json.dumps(load_report(settings, report.import_id).to_dict(), ensure_ascii=False)
+    shown += "\n".join(report.lines()) + Path(report.rejects_csv).read_text(encoding="utf-8-sig")
+    assert FINE_NUMBER.findall(shown) == []
+    # ...yet the clerk still sees what is wrong, and where in their file.
+    details = {ex["id"]: ex["detail"] for g in report.rejects for ex in g.examples}
+    assert details["P3"] == ("longitude and latitude look swapped: (≈29.87, ≈121.55) would lie in the given bounds "
+                             "as (≈121.55, ≈29.87)")
+    assert details["P4"] == "longitude (lon) '≈121.55x' is not a number"
+    assert details["P5"] == "(≈120.16, ≈30.27) is outside 宁波市: it lies in no grid"
+    rejects = pd.read_csv(report.rejects_csv, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    p6 = rejects.set_index("id").loc["P6"]
+    assert (p6["row"], p6["reason"], p6["date"], p6["lon"], p6["lat"], p6["备注"]) == (
+        "7", "unparseable date", "2020-13-45", "≈121.56", "≈29.88", "坐标 ≈29.88,≈121.56")
+    (example,) = report.replaced_examples
+    assert (example["id"], example["row"], example["change"]) == ("P1", 2, "position changed")
+    assert example["old_grid"] and example["new_grid"] and example["old_day"] == example["new_day"] == "2020-02-01"
+
+
+def test_reports_written_before_the_rounding_are_rounded_when_shown(settings, atlas, tmp_path):
+    _precise_rows().iloc[:3].to_csv(tmp_path / "a.csv", index=False)
+    report = ingest(settings, atlas, tmp_path / "a.csv")
+    old = report.to_dict()  # as an earlier version stored it: exact positions, no marker
+    del old["coarse_positions"]
+    old["rejects"][0]["examples"][0]["detail"] = "longitude and latitude look swapped: (29.8735, 121.553) would lie"
+    old["replaced_examples"] = [{"row": 2, "metric": "visits", "id": "P1", "old": "2020-02-01 (121.551234, 29.871234)",
+                                 "new": "2020-02-02 (121.552345, 29.872345)"}]
+    Path(report.rejects_csv).write_text("row,reason,原因,detail,id,date,lon,lat\n4,x,x,\"(29.873456, 121.553456)\",P3,"
+                                        "2020-02-01,29.873456,121.553456\n", encoding="utf-8-sig")
+    con = sqlite3.connect(settings.store_path)
+    with con:
+        con.execute("UPDATE imports SET report = ? WHERE import_id = ?", (json.dumps(old), report.import_id))
+    con.close()
+    shown = load_report(settings, report.import_id)
+    assert shown.replaced_examples[0]["old"] == "2020-02-01 (≈121.55, ≈29.87)"
+    assert shown.rejects[0].examples[0]["detail"].startswith("longitude and latitude look swapped: (≈29.87, ≈121.55)")
+    copy = rejects_file(settings, report.import_id)
+    assert copy != Path(report.rejects_csv)
+    assert copy.read_text(encoding="utf-8-sig").splitlines()[1] == "4,x,x,\"(≈29.87, ≈121.55)\",P3,2020-02-01,≈29.87,≈121.55"
 
 
 # --------------------------------------------------------------------------------------------
@@ -312,9 +382,13 @@ def test_a_corrected_row_replaces_the_old_record_and_the_report_says_so(settings
     assert (report.new, report.replaced) == (0, 1)
     text = "\n".join(report.lines())
     assert "accepted: 0 new, 1 replaced" in text
-    assert "replaced visits V002: 2020-02-02 (121.560000, 29.860000) -> 2020-02-10 (121.450000, 29.900000)" in text
+    # Date and grid, old -> new, never the position (a record is a household).
     v002 = records(settings).set_index("record_id").loc["V002"]
     assert (v002["day"], v002["lon"], v002["lat"]) == ("2020-02-10", 121.45, 29.90)
+    old_grid = atlas.grid_codes[int(atlas.grid_index.assign(np.array([121.56]), np.array([29.86]))[0])]
+    assert (f"replaced visits V002, row 3: 2020-02-02, grid {old_grid} -> 2020-02-10, grid {v002['grid_code']} "
+            "(date and position changed)") in text
+    assert "121.45" not in text and "121.56" not in text
     assert len(records(settings)) == 5
     assert_counts_equal_full_rebuild(settings, atlas)
 

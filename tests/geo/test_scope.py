@@ -111,20 +111,23 @@ def test_a_scope_cannot_be_made_with_a_wrong_area():
 
 # --- small-count suppression -------------------------------------------------------------------
 
-def test_counts_from_one_to_the_threshold_print_as_less_than_five():
-    s = suppress_counts({"a": 0, "b": 1, "c": 5, "d": 6, "e": 1234}, threshold=5, total=None)
+def test_counts_below_the_threshold_print_as_less_than_five():
+    s = suppress_counts({"a": 0, "b": 1, "c": 4, "d": 5, "e": 1234}, threshold=5, total=None)
     assert s.labels["a"] == "0"
     assert s.labels["b"] == "<5" and s.labels["c"] == "<5"
-    assert s.labels["d"] in ("6", SECONDARY_MARK)
+    assert s.labels["d"] in ("5", SECONDARY_MARK)  # 5 is not "<5"
     assert s.labels["e"] == "1,234"
     assert s.primary == {"b", "c"}
+    assert s.note("en").startswith("Counts from 1 to 4 are shown as <5")
+    assert s.note("zh").startswith("1 至 4 的数字显示为 <5")
 
 
 def test_the_threshold_is_a_setting():
-    s = suppress_counts({"a": 9, "b": 10, "c": 11, "d": 40}, threshold=10)
-    assert s.labels["a"] == "<10" and s.labels["b"] == "<10" and s.labels["c"] in ("11", "*")
-    with pytest.raises(BadParameter, match="threshold 0"):
-        suppress_counts({"a": 1}, threshold=0)
+    s = suppress_counts({"a": 8, "b": 9, "c": 10, "d": 40}, threshold=10)
+    assert s.labels["a"] == "<10" and s.labels["b"] == "<10" and s.labels["c"] in ("10", "*")
+    for bad in (0, 1, 2.5, True):
+        with pytest.raises(BadParameter, match=f"threshold {bad!r}"):
+            suppress_counts({"a": 1}, threshold=bad)
 
 
 def test_one_small_grid_hides_the_next_smallest_sibling_so_the_total_does_not_reveal_it():
@@ -165,8 +168,8 @@ def _solutions(labels, values, total, threshold):
     """Every assignment of the hidden cells a reader could believe, from what is printed."""
     hidden = [c for c in labels if labels[c] in (f"<{threshold}", SECONDARY_MARK)]
     rest = total - sum(v for c, v in values.items() if c not in hidden)
-    ranges = [range(1, threshold + 1) if labels[c] != SECONDARY_MARK else
-              [0] + list(range(threshold + 1, rest + 1)) for c in hidden]
+    ranges = [range(1, threshold) if labels[c] != SECONDARY_MARK else
+              [0] + list(range(threshold, rest + 1)) for c in hidden]
     return hidden, [combo for combo in itertools.product(*ranges) if sum(combo) == rest]
 
 
@@ -199,7 +202,7 @@ def test_a_suppressed_export_prints_no_small_count_and_no_total_that_gives_one_a
         options = parse_options(town, "png", {"metric": "visits", "suppress": "1"})
         data = map_data(service, options)
         values = dict(zip(data.labels["code"], data.labels["value"].astype(int)))
-        small = [c for c, v in values.items() if 1 <= v <= threshold]
+        small = [c for c, v in values.items() if 1 <= v < threshold]
         if not small:
             continue
         checked += 1
@@ -207,6 +210,7 @@ def test_a_suppressed_export_prints_no_small_count_and_no_total_that_gives_one_a
         hidden = [c for c in values if not data.printed[c].replace(",", "").isdigit()]
         assert len(hidden) >= 2 or data.total_text is not None
         assert "<5" in data.suppression_note
+        assert set(data.classes.labels()) & {"<5"}  # one class for every small count
         plain = map_data(service, parse_options(town, "png", {"metric": "visits"}))
         assert plain.printed is None and plain.total_text is None
     assert checked > 0

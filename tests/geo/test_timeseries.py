@@ -131,7 +131,7 @@ def test_change_in_per_cent_leaves_areas_without_a_first_value_unclassed(service
                           (D(2020, 3, 31), D(2020, 3, 31)), basis="percent", level="village")
     empty = [r for r in c["values"] if r["a"] == 0]
     assert empty, "some villages had no red/yellow-code persons on the first day"
-    assert all(r["pct"] is None and r["class"] is None and r["color"] == "#f0f0f0" for r in empty)
+    assert all(r["pct"] is None and r["class"] is None and r["color"] == "#bababa" for r in empty)
     assert c["legend"]["labels"][len(c["legend"]["steps"])] == "0%"
 
 

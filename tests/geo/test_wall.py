@@ -217,7 +217,7 @@ def test_options_defaults(service):
     assert (o.metric, o.area, o.level, o.tour) == ("risk_code", YINZHOU, "district", True)
     assert (o.dwell, o.refresh) == (12.5, 0.5)
     assert o.query() == {"metric": "risk_code", "area": YINZHOU, "level": "district", "tour": "1", "dwell": "12.5",
-                         "refresh": "0.5"}
+                         "refresh": "0.5", "playback": "0", "step": "1.5"}
 
 
 def test_settings_give_the_default_refresh_and_dwell(demo_settings):
@@ -238,6 +238,9 @@ def test_settings_give_the_default_refresh_and_dwell(demo_settings):
     ({"refresh": "nan"}, BadParameter, "refresh 'nan' must be"),
     ({"refresh": "inf"}, BadParameter, "refresh 'inf' must be"),
     ({"dwell": "1"}, BadParameter, "dwell '1' must be a number of seconds from 2 to 3600"),
+    ({"playback": "69"}, BadParameter, "playback '69' must be a number of days from 2 to 68, on or off"),
+    ({"playback": "soon"}, BadParameter, "playback 'soon' must be"),
+    ({"step": "0.1"}, BadParameter, "step '0.1' must be a number of seconds from 0.2 to 60"),
 ])
 def test_bad_options_name_the_value(service, params, error, message):
     with pytest.raises(error, match=message):
@@ -270,3 +273,27 @@ def test_labels_sit_inside_their_areas(atlas):
     towns = [lb for lb in labels if lb["level"] == "town"]
     areas = np.array([atlas.geometry_of(lb["code"]).area for lb in towns])
     assert (np.diff(areas) <= 1e-12).all()  # largest first
+
+
+def test_playback_options_and_period(service, demo_settings):
+    assert wall.wall_options(service).playback == 0
+    assert wall.wall_options(service, playback="14", step="0.5").playback == 14
+    assert wall.wall_options(service, playback="on").playback == wall.PLAYBACK_DAYS == 14
+    assert wall.wall_options(service, playback="off").playback == 0
+    custom = AtlasService(get_settings(data_dir=demo_settings.data_path, wall_playback_days=7,
+                                       wall_playback_step_seconds=3))
+    assert (wall.wall_options(custom).playback, wall.wall_options(custom).step) == (7, 3)
+    assert wall.playback_period(PERIOD_END, 14) == (PERIOD_END - dt.timedelta(days=13), PERIOD_END)
+    assert wall.playback_period(PERIOD_START + dt.timedelta(days=3), 14) == (PERIOD_START,
+                                                                             PERIOD_START + dt.timedelta(days=3))
+
+
+def test_a_district_wall_shows_only_its_district(service, atlas):
+    view = wall.wall_view(service, root=YINZHOU)
+    assert [s["code"] for s in view.stops] == [YINZHOU] and view.root == YINZHOU
+    assert view.options.level == "town" and view.board["ranking"]["level"] == "town"
+    assert {a["code"] for a in view.labels} == {YINZHOU, *atlas.children(YINZHOU)["code"]}
+    with pytest.raises(BadParameter, match="level 'district' shows the whole city"):
+        wall.wall_view(service, root=YINZHOU, level="district")
+    with pytest.raises(BadParameter, match="not a view of the wall of 330212"):
+        wall.wall_view(service, root=YINZHOU, area="330203")

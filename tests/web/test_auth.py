@@ -163,32 +163,93 @@ def test_every_form_that_posts_carries_a_csrf_token(client):
                 assert 'name="csrf_token"' in form, (path, form[:200])
 
 
-# --- rate limit --------------------------------------------------------------------------------
+# --- rate limit (geo.login_throttle: in the store, shared by every process) -------------------
 
-def test_repeated_failed_logins_are_refused_for_a_while_even_with_the_right_password(secure_settings, store):
-    app = _app(secure_settings, SETTINGS={"login_attempts": 3})
-    client = app.test_client()
-    for _ in range(3):
-        assert login(client, _name("city"), "guess guess guess").status_code == 401
-    r = login(client, _name("city"))
+@pytest.fixture(autouse=True)
+def _forget_failed_logins(store):
+    """Each test starts with no failed logins (the store is shared by the whole session)."""
+    yield
+    with store.transaction(bump_version=False) as con:
+        con.execute("DELETE FROM login_failures")
+
+
+def _from(client, address):
+    client.environ_base["REMOTE_ADDR"] = address
+    return client
+
+
+def _locked_out(r, lang="zh"):
     assert r.status_code == 429
+    assert int(r.headers["Retry-After"]) > 0
+    text = r.get_data(as_text=True)
+    assert 'name="csrf_token"' in text  # the sign-in page itself, with the message on it
+    return text
+
+
+def test_repeated_failed_logins_lock_the_account_with_429_retry_after_and_an_audit_entry(secure_settings, store):
+    users.add_user(store, "locky", "town", TOWN, USER_PASSWORD)
+    client = _from(_app(secure_settings, SETTINGS={"login_attempts": 3}).test_client(), "10.2.0.1")
+    assert login(client, "locky", "guess guess guess").status_code == 401
+    assert login(client, "locky", "guess guess guess").status_code == 401
+    third = login(client, "locky", "guess guess guess")  # the last attempt: locked from now on
+    assert "该账号登录失败次数过多" in _locked_out(third) and "15 分钟" in third.get_data(as_text=True)
+    assert int(third.headers["Retry-After"]) <= 15 * 60
+    locked = audit.entries(store, action="login_failed", limit=1)[0]
+    assert (locked.target, locked.outcome, locked.detail["locked"]) == ("locky", "locked", "account")
+    # Even the right password is refused while the account is locked, and that is logged too.
+    r = login(client, "locky")
+    _locked_out(r)
     assert audit.entries(store, action="login_failed", limit=1)[0].outcome == "rate_limited"
+    assert client.get("/api/metrics").status_code == 401
+    # The message follows the page's language.
+    client.set_cookie("lang", "en")
+    english = _locked_out(login(client, "locky"))
+    assert "Too many failed sign-ins for this account. Try again in 15 minutes." in english
     # Another user from elsewhere is not locked out by it.
-    other = app.test_client()
-    other.environ_base["REMOTE_ADDR"] = "10.1.1.1"
-    assert login(other, _name("town")).status_code == 302
+    assert login(_from(client.application.test_client(), "10.2.0.2"), _name("town")).status_code == 302
 
 
-def test_the_limiter_forgets_failures_after_the_window():
-    from web.auth import LoginLimiter
+def test_two_app_instances_on_one_data_folder_share_the_limit(secure_settings, store):
+    """Like two gunicorn workers: failures counted by one count in the other."""
+    users.add_user(store, "shared", "town", TOWN, USER_PASSWORD)
+    one = _from(_app(secure_settings, SETTINGS={"login_attempts": 4}).test_client(), "10.3.0.1")
+    two = _from(_app(secure_settings, SETTINGS={"login_attempts": 4}).test_client(), "10.3.0.1")
+    assert login(one, "shared", "wrong one").status_code == 401
+    assert login(two, "shared", "wrong two").status_code == 401
+    assert login(one, "shared", "wrong three").status_code == 401
+    _locked_out(login(two, "shared", "wrong four"))
+    _locked_out(login(one, "shared"))
+    _locked_out(login(two, "shared"))
 
-    now = [0.0]
-    lim = LoginLimiter(2, 60, clock=lambda: now[0])
-    lim.fail("name:a")
-    lim.fail("name:a")
-    assert lim.blocked("name:a") and not lim.blocked("name:b")
-    now[0] = 61
-    assert not lim.blocked("name:a")
+
+def test_a_distributed_guess_at_one_account_is_limited(secure_settings, store):
+    users.add_user(store, "target", "town", TOWN, USER_PASSWORD)
+    app = _app(secure_settings, SETTINGS={"login_attempts": 3})
+    codes = [login(_from(app.test_client(), f"10.4.0.{i}"), "target", "guess guess").status_code for i in range(5)]
+    assert codes == [401, 401, 429, 429, 429]
+    _locked_out(login(_from(app.test_client(), "10.4.1.1"), "target"))
+
+
+def test_one_address_guessing_many_accounts_is_limited(secure_settings):
+    app = _app(secure_settings, SETTINGS={"login_attempts": 2})  # 4 x 2 = 8 per address
+    client = _from(app.test_client(), "10.5.0.1")
+    codes = [login(client, f"guess{i}", "guess guess").status_code for i in range(9)]
+    assert codes[:7] == [401] * 7 and codes[7:] == [429, 429]
+    text = _locked_out(login(client, _name("city")))
+    assert "本机登录失败次数过多" in text
+    assert login(_from(app.test_client(), "10.5.0.2"), _name("city")).status_code == 302
+
+
+def test_a_successful_sign_in_resets_the_accounts_counter(secure_settings, store):
+    users.add_user(store, "forgetful", "town", TOWN, USER_PASSWORD)
+    app = _app(secure_settings, SETTINGS={"login_attempts": 3})
+    client = _from(app.test_client(), "10.6.0.1")
+    for _ in range(2):
+        assert login(client, "forgetful", "old password").status_code == 401
+    assert login(client, "forgetful").status_code == 302
+    fresh = _from(app.test_client(), "10.6.0.1")
+    for _ in range(2):
+        assert login(fresh, "forgetful", "old password").status_code == 401  # 2 again, not 4
 
 
 # --- one-time passwords, password changes, removed users ---------------------------------------

@@ -12,6 +12,7 @@ import threading
 import pytest
 from werkzeug.serving import WSGIRequestHandler, make_server
 
+from geo import wall_devices
 from geo.ingest import ingest_file
 from geo.metrics import PERIOD_END
 from geo.settings import get_settings
@@ -193,3 +194,82 @@ def test_tour_moves_through_the_districts(page, live_server, app):
     assert page.locator("#wall-tour").inner_text() == f"轮播 {seen['stop'] + 1}/11"
     assert seen["inside"] and seen["zoom"] > seen["cityZoom"]
     assert page.console_errors == []
+
+
+# --- connecting, wall devices, playback --------------------------------------------------------
+
+def test_a_server_down_at_the_first_data_load_shows_connecting_then_recovers(page, live_server, app):
+    """The page came, but its data did not (server stopped right after): no blank map forever."""
+    down = re.compile(r"/children\.geojson|/api/wall|/values|/checkpoints\.geojson")
+    page.route(down, lambda route: route.abort("connectionrefused"))
+    page.set_viewport_size({"width": 1920, "height": 1080})
+    page.goto(live_server(app) + "/wall?refresh=1")
+    page.wait_for_function("() => window.GridAtlasWall && GridAtlasWall.state.failed >= 2", timeout=20_000)
+    connecting = page.locator("#wall-connecting")
+    assert connecting.is_visible() and "正在连接服务器" in connecting.inner_text()
+    assert page.evaluate("() => GridAtlas.status.choropleth") == 0
+    page.unroute(down)
+    page.wait_for_function(LOADED + " && !GridAtlasWall.state.connecting", timeout=30_000)
+    assert connecting.is_hidden() and page.locator("#wall-stale").is_hidden()
+    assert page.evaluate("() => GridAtlasWall.state.geometryRetries") >= 1
+    assert page.locator(".ga-toast").count() == 0
+
+
+@pytest.fixture(scope="module")
+def device_app(wall_settings):
+    """The app with real sessions (no test user): a browser must claim a device link."""
+    return create_app({"SETTINGS": {"data_dir": wall_settings.data_path, "secret_key": "test"}, "TESTING": True,
+                       "TEST_USER": None})
+
+
+def test_a_device_link_opens_the_live_wall_and_a_revocation_stops_it(page, live_server, device_app):
+    store = device_app.extensions["gridatlas"].store
+    _, token = wall_devices.issue(store, "browser-wall", YINZHOU, 30)
+    base = live_server(device_app)
+    page.set_viewport_size({"width": 1920, "height": 1080})
+    page.goto(f"{base}/wall/device?refresh=1#token={token}")
+    page.wait_for_function(LOADED, timeout=30_000)
+    assert page.url == f"{base}/wall?refresh=1"  # the token is gone from the address bar
+    assert token not in page.evaluate("() => history.length + location.href")
+    assert page.locator("#wall-view-name").inner_text() == "鄞州区"
+    expected = device_app.extensions["gridatlas"].area_total(YINZHOU, "visits")
+    assert _tile(page, "visits") == f"{expected:,}"
+    assert page.locator(".wall-rank-rows li:not([hidden])").count() == 12
+    # Another link cannot be used twice: the same URL in another tab is refused, clearly.
+    other = page.context.new_page()
+    other.goto(f"{base}/wall/device#token={token}")
+    other.wait_for_function("() => GridAtlasWall.state.claim === 'refused'", timeout=15_000)
+    assert "已使用" in other.locator("#wall-device-text").inner_text()
+    other.close()
+    wall_devices.revoke(store, "browser-wall")
+    page.wait_for_function("() => GridAtlasWall.state.ended", timeout=15_000)
+    ended = page.locator("#wall-ended")
+    assert ended.is_visible() and "撤销" in ended.inner_text()
+    assert page.console_errors == [] or all("401" in e for e in page.console_errors)
+
+
+def test_playback_loops_the_last_days_with_fixed_classes(page, live_server, app):
+    _open(page, live_server(app) + "/wall?playback=5&step=0.3&refresh=30", (1920, 1080))
+    page.wait_for_function("() => GridAtlasWall.state.playbackSteps >= 1", timeout=15_000)
+    colours = """() => { const c = {};
+        GridAtlasWall.layers.areas.eachLayer(g => g.eachLayer(f => { c[f.feature.properties.code] = f.options.fillColor; }));
+        return {day: document.querySelector('#wall-playback-date').textContent, c,
+                loops: GridAtlasWall.state.playbackLoops}; }"""
+    seen = []
+    while len(seen) < 40:
+        seen.append(page.evaluate(colours))
+        if seen[-1]["loops"] >= 1 and len({s["day"] for s in seen}) == 5 and seen[-1]["day"] != seen[0]["day"]:
+            break
+        page.wait_for_timeout(150)
+    days = [(PERIOD_END - dt.timedelta(days=i)).isoformat() for i in range(4, -1, -1)]
+    order = [s["day"] for i, s in enumerate(seen) if i == 0 or s["day"] != seen[i - 1]["day"]]
+    assert set(order) == set(days), order
+    assert any(a == days[-1] and b == days[0] for a, b in zip(order, order[1:])), "it loops back to the first day"
+    for a, b in zip(order, order[1:]):
+        assert days.index(b) == (days.index(a) + 1) % 5, "the date advances one day at a time"
+    by_day = {s["day"]: s["c"] for s in seen}
+    assert len({tuple(sorted(c.items())) for c in by_day.values()}) > 1, "the district colours change"
+    assert page.locator("#wall-playback-date").is_visible()
+    meta = page.locator("#wall-legend-meta").inner_text()
+    assert "固定" in meta and days[0] in meta and days[-1] in meta
+    assert page.evaluate("() => GridAtlasWall.state.ok") >= 1 and page.console_errors == []

@@ -248,3 +248,46 @@ def test_the_same_url_answers_each_user_with_their_own_etag(app):
     # The city's answer cannot be replayed to the town official through a conditional request.
     again = town.get("/api/outlines/town.geojson?zoom=8", headers={"If-None-Match": b.headers["ETag"]})
     assert again.status_code == 200 and len(again.get_json()["features"]) == 1
+
+
+def test_a_wall_device_opens_only_the_walls_routes_inside_its_area(secure_settings, atlas):
+    """A wall device (geo/wall_devices.py) of 鄞州区, signed in through its link: every GET route
+    of the app is walked; only the wall's own routes answer, and only inside the district."""
+    from geo import wall_devices
+    from web.auth import DEVICE_ENDPOINTS
+
+    from .conftest import csrf_token_of
+
+    app = create_app({"SETTINGS": {"data_dir": secure_settings.data_path, "secret_key": "test-secret"},
+                      "TESTING": True, "TEST_USER": None})
+    _, token = wall_devices.issue(app.extensions["gridatlas"].store, "walk-wall", YINZHOU)
+    client = app.test_client()
+    page = client.get("/wall/device").get_data(as_text=True)
+    assert client.post("/wall/device", json={"token": token},
+                       headers={"X-CSRFToken": csrf_token_of(page)}).status_code == 200
+    scope = Scope("district", YINZHOU)
+    known = set(atlas._index.index)
+    problems, answered = [], set()
+    for rule in app.url_map.iter_rules():
+        if "GET" not in rule.methods or rule.endpoint == "auth.logout":
+            continue
+        access = access_of(app, rule.endpoint)
+        for code in ([HAISHU, YINZHOU] if rule.arguments & {"code", "area_code"} else [YINZHOU]):
+            url = app.url_map.bind("localhost").build(rule.endpoint, _samples(scope, atlas, code), append_unknown=False)
+            r = client.get(url, query_string={"metric": "visits", "q": "云龙"})
+            where = f"GET {url}: {r.status_code}"
+            if access.kind == "public":
+                continue
+            if r.status_code == 401:
+                problems.append(f"{where}: the device was signed out")
+                continue
+            allowed = rule.endpoint in DEVICE_ENDPOINTS and code == YINZHOU
+            if allowed == (r.status_code == 403):
+                problems.append(f"{where}: expected {'an answer' if allowed else '403'}")
+            if r.status_code < 400:
+                answered.add(rule.endpoint)
+                outside = {c for c in _codes_in(r) & known if not (scope.can_see(c) or scope.contains_scope(c))}
+                if outside:
+                    problems.append(f"{where}: answer names areas outside the device's area: {sorted(outside)[:5]}")
+    assert problems == [], "\n".join(problems)
+    assert {"wall.page", "wall.board", "api.values", "time_api.daily"} <= answered

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import shutil
 import sqlite3
 import zipfile
@@ -80,6 +81,30 @@ def test_upload_shows_the_report_and_the_rejected_rows_download(client, app):
 
     # The import is listed on the form page.
     assert "出行记录.csv" in client.get("/upload").get_data(as_text=True)
+
+
+def test_the_report_page_and_the_rejects_csv_show_no_exact_position(client):
+    """A record is a household: an admin's browser gets positions rounded to 0.01° (about 1 km),
+    never as written, on the report page (both languages) and in the rejected rows."""
+    header = "编号,日期,经度,纬度,备注\n"
+    first = "H1,2020-02-01,121.551234,29.871234,\nH2,2020-02-02,121.562345,29.862345,\n"
+    second = ("H1,2020-02-03,121.553456,29.873456,\n"              # corrected: replaces H1
+              "H3,2020-02-01,29.874567,121.554567,\n"               # swapped
+              "H4,2020-02-01,121.555678E,29.875678,\n"              # not a number
+              "H5,2020-13-45,121.556789,29.876789,门口 121.556789\n")  # bad date; a note quoting the position
+    client.get(_post(client, (header + first).encode(), "a.csv").headers["Location"])
+    report_url = _post(client, (header + second).encode(), "b.csv").headers["Location"]
+    shown = [client.get(report_url + lang).get_data(as_text=True) for lang in ("?lang=en", "?lang=zh")]
+    shown.append(client.get(report_url + "/rejected.csv").get_data().decode("utf-8-sig"))
+    for text in shown:
+        assert re.findall(r"\d\.\d{3,}", text) == []
+    page, _, rejects = shown
+    assert "read 4, accepted 1, duplicate 0, rejected 3" in page
+    assert "(≈29.87, ≈121.55)" in page and "&#39;≈121.56E&#39; is not a number" in page
+    assert "2020-02-01, grid 3302" in page and "2020-02-03, grid 3302" in page and "date and position changed" in page
+    rows = {r["编号"]: r for r in csv.DictReader(io.StringIO(rejects))}
+    assert (rows["H5"]["row"], rows["H5"]["reason"], rows["H5"]["经度"], rows["H5"]["纬度"], rows["H5"]["备注"]) == (
+        "5", "unparseable date", "≈121.56", "≈29.88", "门口 ≈121.56")
 
 
 def test_uploading_again_adds_nothing(client, data_dir):

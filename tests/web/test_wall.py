@@ -1,15 +1,21 @@
 """The wall's routes through Flask's test client: the page, its JSON, parameters and access."""
 
+import datetime as dt
 import html as htmllib
 import json
 import re
 import shutil
+import time
 
 import pytest
 
+from geo import audit, wall_devices
+from geo.ingest import ingest_file
 from geo.metrics import PERIOD_END
 from geo.service import AtlasService
 from web import create_app
+
+from .conftest import csrf_token_of, login
 
 YINZHOU, YUNLONG = "330212", "330212101"
 KPI_KEYS = ["visits", "home_observation", "home_quarantine", "risk_code", "new_arrivals", "disputes", "appeals",
@@ -119,10 +125,11 @@ def test_board_revalidates_until_the_store_changes(demo_settings, tmp_path):
     tag = first.headers["ETag"]
     assert client.get("/api/wall", headers={"If-None-Match": tag}).status_code == 304
     service: AtlasService = app.extensions["gridatlas"]
-    grid = service.atlas.grids["code"].iloc[0]
-    with service.store.transaction() as con:
-        con.execute("UPDATE counts SET value = value + 5 WHERE metric = 'visits' AND grid_code = ? AND day = ?",
-                    (grid, PERIOD_END.isoformat()))
+    # Five visits today in 云龙镇, through the importer (one transaction, one version).
+    x, y = service.atlas.geometry_of(YUNLONG).representative_point().coords[0]
+    rows = "".join(f"R{i},{PERIOD_END.isoformat()},{x:.6f},{y:.6f}\n" for i in range(5))
+    (tmp_path / "visits.csv").write_text("id,date,lon,lat\n" + rows, encoding="utf-8")
+    assert ingest_file(service.settings, tmp_path / "visits.csv", metric="visits", atlas=service.atlas).accepted == 5
     changed = client.get("/api/wall", headers={"If-None-Match": tag})
     assert changed.status_code == 200
     assert changed.get_json()["version"] == first.get_json()["version"] + 1
@@ -135,3 +142,151 @@ def test_the_wall_is_for_city_wide_users_only(app):
     nobody = app.test_client(user=None)
     assert nobody.get("/api/wall").status_code == 401
     assert nobody.get("/wall").status_code == 302  # to the sign-in page
+
+
+# --- playback (issue 10) ------------------------------------------------------------------------
+
+def test_playback_parameter_and_setting(client, demo_settings):
+    cfg = _config(client.get("/wall?playback=14&step=0.5").get_data(as_text=True))
+    assert (cfg["playback"], cfg["step"]) == (14, 0.5)
+    assert cfg["urls"]["daily"].startswith("/api/areas/330200/daily.json?") and "level=district" in cfg["urls"]["daily"]
+    assert _config(client.get("/wall?playback=on").get_data(as_text=True))["playback"] == 14
+    assert _config(client.get("/wall").get_data(as_text=True))["playback"] == 0
+    for bad in ("1000", "1x", "-3"):
+        page = client.get(f"/wall?playback={bad}")
+        assert page.status_code == 400 and f"playback '{bad}'" in htmllib.unescape(page.get_data(as_text=True))
+    assert client.get("/wall?step=0").status_code == 400
+    by_default = _app(demo_settings.data_path, wall_playback_days=7).test_client()
+    cfg = _config(by_default.get("/wall").get_data(as_text=True))
+    assert cfg["playback"] == 7 and _config(by_default.get("/wall?playback=off").get_data(as_text=True))["playback"] == 0
+    html = client.get("/wall?playback=14").get_data(as_text=True)
+    assert 'id="wall-playback-date"' in html and "playback.js" in html
+
+
+# --- wall devices (issue 4: a login that lasts days) -------------------------------------------
+
+class Clock:
+    """The app's clock, moved by the tests (no sleeping for hours)."""
+
+    def __init__(self):
+        self.offset = 0.0
+
+    def __call__(self):
+        return time.time() + self.offset
+
+    def advance(self, hours: float):
+        self.offset += hours * 3600
+
+
+@pytest.fixture
+def clock():
+    return Clock()
+
+
+@pytest.fixture
+def device_app(secure_settings, clock):
+    return create_app({"SETTINGS": {"data_dir": secure_settings.data_path, "secret_key": "test-secret"},
+                       "TESTING": True, "TEST_USER": None, "GRIDATLAS_CLOCK": clock})
+
+
+def _issue(app, name, area="330200", days=30):
+    service = app.extensions["gridatlas"]
+    return wall_devices.issue(service.store, name, area, days)[1]
+
+
+def _claim(client, token, query=""):
+    """What the device page's script does: GET the page (CSRF token), POST the fragment's token."""
+    page = client.get("/wall/device" + query)
+    assert page.status_code == 200
+    return client.post("/wall/device", json={"token": token, "query": query},
+                       headers={"X-CSRFToken": csrf_token_of(page.get_data(as_text=True))})
+
+
+def test_the_device_page_is_public_and_holds_no_token(device_app):
+    client = device_app.test_client()
+    page = client.get("/wall/device?tour=1")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and "GridAtlasWall.claim(" in html and not re.search(r"token=[\w-]{20}", html)
+    assert 'name="csrf-token"' in html
+    # Without the CSRF token nobody can post one (no login CSRF onto a wall).
+    assert client.post("/wall/device", json={"token": "x"}).status_code == 400
+
+
+def test_a_device_session_survives_past_session_hours_while_it_polls(device_app, clock, secure_settings):
+    token = _issue(device_app, "wall-poll")
+    wall = device_app.test_client()
+    r = _claim(wall, token, "?tour=1&metric=risk_code&area=330203&token=x&evil=1")
+    assert r.status_code == 200 and r.get_json()["next"] == "/wall?tour=1&metric=risk_code&area=330203"
+    cookie = r.headers["Set-Cookie"]
+    expires = dt.datetime.strptime(re.search(r"Expires=([^;]+)", cookie).group(1), "%a, %d %b %Y %H:%M:%S GMT")
+    assert expires - dt.datetime.utcnow() > dt.timedelta(hours=70)  # the cookie outlives an 8-hour session
+    person = device_app.test_client()
+    login(person, "centre")
+    assert wall.get("/wall?tour=1").status_code == 200
+    for hour in range(1, 50):  # two days of polling, an hour apart on the app's clock
+        clock.advance(1)
+        assert wall.get("/api/wall").status_code == 200, f"the wall was signed out after {hour} hours"
+        if hour == secure_settings.session_hours + 1:
+            assert person.get("/api/wall").status_code == 401  # a person's session is over by now
+    assert wall.get("/wall").status_code == 200
+    # Switched off for longer than wall_device_idle_hours (72): signed out, with a clear message.
+    clock.advance(73)
+    r = wall.get("/api/wall")
+    assert r.status_code == 401 and "关闭时间过长" in r.get_json()["error"]
+    store = device_app.extensions["gridatlas"].store
+    claimed = audit.entries(store, action="wall_device_claimed", user="wall:wall-poll")
+    assert claimed and claimed[0].detail["first_use"] is True
+
+
+def test_a_revoked_device_stops_at_the_next_refresh(device_app):
+    token = _issue(device_app, "wall-revoke")
+    wall = device_app.test_client()
+    assert _claim(wall, token).status_code == 200
+    assert wall.get("/api/wall").status_code == 200
+    wall_devices.revoke(device_app.extensions["gridatlas"].store, "wall-revoke")
+    r = wall.get("/api/wall")
+    assert r.status_code == 401 and "撤销" in r.get_json()["error"]
+    assert wall.get("/api/wall").status_code == 401  # and stays out
+    # A wall reloaded at that moment says why, instead of showing a login form.
+    token = _issue(device_app, "wall-revoke-2")
+    assert _claim(wall, token).status_code == 200
+    wall_devices.revoke(device_app.extensions["gridatlas"].store, "wall-revoke-2")
+    page = wall.get("/wall")
+    assert page.status_code == 401 and "撤销" in page.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("case, words", [
+    ("unknown", "无效"), ("expired", "过期"), ("used", "已使用"),
+])
+def test_unknown_expired_and_used_links_get_a_clear_message(device_app, clock, case, words):
+    token = "no-such-token" if case == "unknown" else _issue(device_app, f"wall-{case}", days=1)
+    if case == "expired":
+        clock.advance(25)
+    if case == "used":
+        assert _claim(device_app.test_client(), token).status_code == 200
+    r = _claim(device_app.test_client(), token)
+    assert r.status_code == 403 and r.get_json()["reason"] == case and words in r.get_json()["error"]
+    store = device_app.extensions["gridatlas"].store
+    assert audit.entries(store, action="wall_device_refused", limit=1)[0].outcome == case
+
+
+def test_a_device_opens_only_its_areas_wall(device_app):
+    token = _issue(device_app, "wall-yinzhou", area=YINZHOU)
+    wall = device_app.test_client()
+    assert _claim(wall, token, "?refresh=5").get_json()["next"] == "/wall?refresh=5"
+    page = wall.get("/wall")
+    assert page.status_code == 200
+    cfg = _config(page.get_data(as_text=True))
+    assert [s["code"] for s in cfg["stops"]] == [YINZHOU] and cfg["level"] == "town" and cfg["device"] == "wall-yinzhou"
+    assert cfg["urls"]["values"].startswith(f"/api/areas/{YINZHOU}/values?")
+    assert all(a["code"].startswith(YINZHOU) for a in cfg["labels"])
+    assert wall.get("/api/wall").get_json()["area"]["code"] == YINZHOU
+    assert wall.get(f"/api/areas/{YINZHOU}/values?metric=visits&level=town").status_code == 200
+    assert wall.get(f"/api/areas/{YINZHOU}/daily.json?metric=visits&level=town").status_code == 200
+    for path in ["/wall?area=330200", "/wall?area=330203", "/api/wall?area=330203", "/api/areas/330203/values",
+                 "/api/areas/330200/children.geojson", "/upload", f"/map/{YINZHOU}", "/api/status",
+                 f"/export/{YINZHOU}.png", "/search?q=x", "/"]:
+        assert wall.get(path).status_code == 403, path
+    city = device_app.test_client()
+    assert _claim(city, _issue(device_app, "wall-city")).status_code == 200
+    assert city.get("/wall?area=330203").status_code == 200 and city.get("/upload").status_code == 403

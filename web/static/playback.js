@@ -62,6 +62,62 @@
     box.appendChild(table);
   }
 
+  /* Day i of a /daily.json answer as rows for the choropleth's update (code, value, class,
+   * colour), and the number of areas per class. The area page's playback and the wall's
+   * (static/wall.js) both step through days with it. */
+  GA.dayRows = function (d, i) {
+    var values = d.values[i], classes = d.classes[i], colors = d.legend.colors;
+    var rows = new Array(d.areas.length);
+    var counts = colors.map(function () { return 0; });
+    for (var j = 0; j < d.areas.length; j++) {
+      rows[j] = {code: d.areas[j].code, value: values[j], 'class': classes[j], color: colors[classes[j]]};
+      counts[classes[j]]++;
+    }
+    return {rows: rows, counts: counts};
+  };
+
+  /* Paints days on one GridAtlas.choropleth layer. Recolours only the polygons whose colour
+   * changes: a day step at the grid level touches a fraction of 10,205 polygons. The first day,
+   * and any geometry the map loads later (a finer zoom bucket), go through the layer's full
+   * update; `onReload` runs when the layer has loaded new geometry. */
+  GA.DayPainter = function (layer, onReload) {
+    var self = this;
+    this.layer = layer;
+    this.index = null;
+    layer.on('ga:loaded', function () {
+      self.index = null;
+      if (onReload) { onReload(); }
+    });
+  };
+
+  /* Forget the polygons' colours (the layer was restyled by something else): next paint is full. */
+  GA.DayPainter.prototype.reset = function () { this.index = null; };
+
+  GA.DayPainter.prototype.paint = function (rows) {
+    var self = this;
+    if (!this.index) {
+      this.layer.update(rows);
+      this.index = {};
+      this.layer.eachLayer(function (g) {
+        if (!g.eachLayer) { return; }
+        g.eachLayer(function (f) {
+          var code = f.feature && f.feature.properties.code;
+          if (code) { (self.index[code] = self.index[code] || []).push(f); }
+        });
+      });
+      return;
+    }
+    for (var j = 0; j < rows.length; j++) {
+      var r = rows[j], paths = this.index[r.code];
+      if (!paths) { continue; }
+      for (var k = 0; k < paths.length; k++) {
+        var p = paths[k].feature.properties, recolour = p.color !== r.color;
+        p.value = r.value; p['class'] = r['class']; p.color = r.color;
+        if (recolour) { paths[k].setStyle({fillColor: r.color}); }
+      }
+    }
+  };
+
   function Playback(section) {
     var self = this;
     var w = words();
@@ -122,7 +178,7 @@
     var self = this;
     this.pause();
     this.mode = mode;
-    this.index = null;
+    if (this.painter) { this.painter.reset(); }
     this.section.querySelectorAll('.ga-time-mode').forEach(function (b) {
       b.classList.toggle('on', b.getAttribute('data-mode') === mode);
       b.setAttribute('aria-pressed', b.getAttribute('data-mode') === mode ? 'true' : 'false');
@@ -157,19 +213,13 @@
     if (!d || this.mode !== 'play') { return Promise.resolve(null); }
     i = Math.max(0, Math.min(i, d.days.length - 1));
     var t0 = window.performance.now();
-    var values = d.values[i], classes = d.classes[i], colors = d.legend.colors;
-    var rows = new Array(d.areas.length);
-    var counts = colors.map(function () { return 0; });
-    for (var j = 0; j < d.areas.length; j++) {
-      rows[j] = {code: d.areas[j].code, value: values[j], 'class': classes[j], color: colors[classes[j]]};
-      counts[classes[j]]++;
-    }
-    this.paint(rows);
+    var frame = GA.dayRows(d, i);
+    this.paint(frame.rows);
     this.day = i;
     this.slider.value = String(i);
     this.output.textContent = d.days[i];
     this.section.setAttribute('data-day', d.days[i]);
-    this.dayLegend(d, i, counts);
+    this.dayLegend(d, i, frame.counts);
     var self = this;
     // Leaflet's canvas redraws on the next animation frame; ours runs right after it.
     return new Promise(function (resolve) {
@@ -180,40 +230,15 @@
     });
   };
 
-  /* Recolour only the polygons whose colour changes: a day step at the grid level touches a
-   * fraction of 10,205 polygons. The first day, and any geometry the map loads later (a finer
-   * zoom bucket), go through the layer's full update. */
+  /* Restyle the polygons already on the map (GA.DayPainter: only those whose colour changes). */
   Playback.prototype.paint = function (rows) {
-    var layer = this.layer();
     var self = this;
-    if (!this.watching) {
-      this.watching = true;
-      layer.on('ga:loaded', function () {
-        self.index = null;
+    if (!this.painter) {
+      this.painter = new GA.DayPainter(this.layer(), function () {
         if (self.mode === 'play' && self.day >= 0) { self.show(self.day); }
       });
     }
-    if (!this.index) {
-      layer.update(rows);
-      this.index = {};
-      layer.eachLayer(function (g) {
-        if (!g.eachLayer) { return; }
-        g.eachLayer(function (f) {
-          var code = f.feature && f.feature.properties.code;
-          if (code) { (self.index[code] = self.index[code] || []).push(f); }
-        });
-      });
-      return;
-    }
-    for (var j = 0; j < rows.length; j++) {
-      var r = rows[j], paths = this.index[r.code];
-      if (!paths) { continue; }
-      for (var k = 0; k < paths.length; k++) {
-        var p = paths[k].feature.properties, recolour = p.color !== r.color;
-        p.value = r.value; p['class'] = r['class']; p.color = r.color;
-        if (recolour) { paths[k].setStyle({fillColor: r.color}); }
-      }
-    }
+    this.painter.paint(rows);
   };
 
   Playback.prototype.dayLegend = function (d, i, counts) {
@@ -291,7 +316,7 @@
     var classes = d.legend.labels.map(function (label, k) {
       return {color: d.legend.colors[k], label: label, count: counts[k] + ' ' + w.areas};
     }).reverse();
-    if (none) { classes.push({color: '#f0f0f0', label: w.noData, count: none + ' ' + w.areas}); }
+    if (none) { classes.push({color: '#bababa', label: w.noData, count: none + ' ' + w.areas}); }
     var notes = [
       {text: w.changeTitle.replace('%a', d.a.from + '–' + d.a.to).replace('%b', d.b.from + '–' + d.b.to)},
       {text: w[d.basis] + ' · ' + fmt(d.total.a) + ' → ' + fmt(d.total.b) +

@@ -8,8 +8,18 @@
  * are made once and only their text and styles change, so the page does not grow.
  *
  * When a cycle fails (server stopped, network down, timeout) the last data stay on screen with
- * a "数据更新于 HH:MM" badge; the next cycles keep trying and the badge goes by itself.
+ * a "数据更新于 HH:MM" badge; the next cycles keep trying and the badge goes by itself. Until the
+ * map's polygons and the first cycle have arrived, a "connecting…" notice covers the map and
+ * the polygons are asked for again every few seconds, so a server that was down when the page
+ * opened never leaves a blank map. A wall device whose login ended (revoked, expired) is
+ * covered by a notice saying so (and uncovered if it is signed in again).
  * The optional tour moves the view through the city and its districts every `dwell` seconds.
+ * The optional playback (issue 10) loops the map through the last `playback` days, one day
+ * every `step` seconds, from one /daily.json request (classes fixed for all those days),
+ * painted by the officials' playback code (GridAtlas.dayRows / DayPainter, static/playback.js).
+ *
+ * GridAtlasWall.claim() runs the device page (/wall/device): it takes the token from the URL's
+ * fragment, removes it from the address bar and exchanges it for a device session.
  */
 (function (window, document) {
   'use strict';
@@ -17,9 +27,11 @@
   var W = window.GridAtlasWall = {};
   // What the tests and the memory bench read.
   W.state = {cycles: 0, ok: 0, failed: 0, mapUpdates: 0, tourSteps: 0, stale: false, lastOk: null, lastError: null,
-    errors: [], version: null, day: null, stop: 0};
+    errors: [], version: null, day: null, stop: 0, connecting: true, geometryRetries: 0, ended: false,
+    playbackDay: null, playbackSteps: 0, playbackLoops: 0};
 
   var cfg, map, layers, words, stops, refreshMs, timeoutMs;
+  var GA = {};  // window.GridAtlas (static/app.js, static/playback.js), set by W.start
   var tiles = {};
   var rankRows = [];
   var legendRows = [];
@@ -31,6 +43,9 @@
   var busy = false;
   var again = false;
   var el = {};
+  var geometry = false;
+  var lastRetry = 0;
+  var play = null;
 
   function $(id) { return document.getElementById(id); }
   function fmt(n) { return Number(n || 0).toLocaleString('en-US'); }
@@ -58,10 +73,12 @@
     return fetch(url, {credentials: 'same-origin', cache: 'no-cache', signal: ctrl.signal,
       headers: {Accept: 'application/json'}})
       .then(function (r) {
-        if (!r.ok) {
-          var err = new Error('HTTP ' + r.status + ' ' + url);
-          err.status = r.status;
-          throw err;
+        if (!r.ok) {  // the server's own words (e.g. why a wall device was signed out)
+          return r.json().catch(function () { return {}; }).then(function (body) {
+            var err = new Error(body.error || ('HTTP ' + r.status + ' ' + url));
+            err.status = r.status;
+            throw err;
+          });
         }
         return r.json();
       })
@@ -162,7 +179,7 @@
 
   /* The class scale: one block per class, its lower limit under its left edge and the highest
      limit under the right edge of the last one. */
-  function renderLegend(legend) {
+  function renderLegend(legend, meta) {
     var n = legend.classes.length;
     legendRows.forEach(function (block, i) {
       var c = legend.classes[i];
@@ -173,7 +190,7 @@
       block.children[1].textContent = fmt(Math.round(i === 0 ? legend.lower : legend.classes[i - 1].upper));
       block.children[2].textContent = fmt(Math.round(c.upper));
     });
-    el.legendMeta.textContent = words.legendLevel + ' \u00b7 ' + legend.period.from + ' \u2013 ' + legend.period.to;
+    el.legendMeta.textContent = meta || (words.legendLevel + ' \u00b7 ' + legend.period.from + ' \u2013 ' + legend.period.to);
   }
 
   function renderHead(b) {
@@ -196,15 +213,98 @@
   /* ---- Map: new colours and heat for the same layers ------------------------------------ */
 
   function refreshMap(b) {
+    var colours = cfg.playback ? getJSON(withParams(cfg.urls.daily, playbackPeriod(b))) :
+      getJSON(withParams(cfg.urls.values, {from: b.period.from, to: b.day}));
     return Promise.all([
-      getJSON(withParams(cfg.urls.values, {from: b.period.from, to: b.day})),
+      colours,
       getJSON(withParams(cfg.urls.checkpoints, {from: b.day, to: b.day}))
     ]).then(function (res) {
-      layers.areas.update(res[0].values);
-      renderLegend(res[0].legend);
+      if (cfg.playback) {
+        playData(res[0]);
+      } else {
+        layers.areas.update(res[0].values);
+        renderLegend(res[0].legend);
+      }
       layers.heat.update(res[1]);
       W.state.mapUpdates++;
     });
+  }
+
+  /* ---- Playback: the last N days, one day per step, looping ----------------------------- */
+
+  function isoDay(ms) { return new Date(ms).toISOString().slice(0, 10); }
+
+  /* The last `playback` days up to "today" (not before the start of the data). */
+  function playbackPeriod(b) {
+    var end = Date.parse(b.day + 'T00:00:00Z');
+    var start = Math.max(Date.parse(b.period.from + 'T00:00:00Z'), end - (cfg.playback - 1) * 86400000);
+    return {from: isoDay(start), to: b.day};
+  }
+
+  /* New days (first load, or the store changed): same painter and timer, fixed classes in the legend. */
+  function playData(d) {
+    if (!play) {
+      play = {data: null, index: -1};
+      play.painter = new GA.DayPainter(layers.areas, function () { if (play.data) { showDay(play.index); } });
+      window.setInterval(function () {
+        if (play.data) { showDay((play.index + 1) % play.data.days.length); }
+      }, cfg.step * 1000);
+    }
+    play.data = d;
+    var lg = d.legend;
+    renderLegend({lower: lg.lower, period: d.period, classes: lg.colors.map(function (c, k) {
+      return {color: c, upper: lg.bounds[k]};
+    })}, fill(words.playbackFixed, {n: d.days.length, from: d.period.from, to: d.period.to}));
+    showDay(Math.min(Math.max(play.index, 0), d.days.length - 1));
+  }
+
+  function showDay(i) {
+    var d = play.data;
+    if (i < 0) { return; }
+    if (i === 0 && play.index === d.days.length - 1) { W.state.playbackLoops++; }
+    play.index = i;
+    play.painter.paint(GA.dayRows(d, i).rows);
+    el.playbackDate.textContent = d.days[i];
+    el.playbackName.textContent = fill(words.playback, {i: i + 1, n: d.days.length});
+    el.playbackBar.style.width = (100 * (i + 1) / d.days.length).toFixed(1) + '%';
+    W.state.playbackDay = d.days[i];
+    W.state.playbackSteps++;
+  }
+
+  /* ---- Connecting: the map's polygons and the first cycle --------------------------------- */
+
+  /* Until the polygons have come, ask for them again now and then: app.js loads them when the
+     layer is added, and forgets a failed request. */
+  function ensureGeometry() {
+    if (geometry || GA.status.choropleth > 0) { geometry = true; return; }
+    var now = Date.now();
+    if (now - lastRetry < Math.max(refreshMs, 5000)) { return; }
+    lastRetry = now;
+    W.state.geometryRetries++;
+    map.removeLayer(layers.areas);
+    map.addLayer(layers.areas);
+  }
+
+  function updateConnecting() {
+    var connecting = !(geometry && W.state.mapUpdates > 0);
+    if (connecting !== W.state.connecting) {
+      W.state.connecting = connecting;
+      el.connecting.hidden = !connecting;
+    }
+    if (!connecting) {  // app.js's own error notes: the wall shows its state itself
+      document.querySelectorAll('.ga-toast').forEach(function (t) { t.parentNode.removeChild(t); });
+    }
+    var errs = GA.status && GA.status.errors;
+    if (errs && errs.length > 5) { errs.splice(0, errs.length - 5); }  // days of retries must not pile up
+  }
+
+  function setEnded(message) {
+    W.state.ended = !!message;
+    el.ended.hidden = !message;
+    if (message) {
+      el.endedTitle.textContent = words.ended;
+      el.endedText.textContent = message;
+    }
   }
 
   /* District outlines, the current one lit, and the names of the areas: made once. */
@@ -279,6 +379,9 @@
     W.state.lastOk = new Date();
     W.state.lastError = null;
     setStale(false);
+    if (W.state.ended) { setEnded(null); }
+    ensureGeometry();
+    updateConnecting();
     el.fresh.textContent = fill(words.refreshed, {time: hhmmss(W.state.lastOk)});
   }
 
@@ -289,6 +392,10 @@
     if (W.state.errors.length > 5) { W.state.errors.shift(); }  // the last few, for whoever looks
     W.state.signedOut = !!(err && err.status === 401);
     setStale(true);
+    // A wall device that is signed out (revoked, expired) must not go on showing data.
+    if (cfg.device && W.state.signedOut) { setEnded(W.state.lastError); }
+    ensureGeometry();
+    updateConnecting();
   }
 
   function setStale(stale) {
@@ -312,7 +419,9 @@
       var key = b.version + '|' + b.day;
       if (key === mapKey) { return null; }
       return refreshMap(b).then(function () { mapKey = key; });
-    }).then(succeeded, failed).then(function () {
+    }).then(succeeded, failed).catch(function (err) {
+      W.state.lastError = 'wall: ' + (err && err.message || err);  // a bug here must not stop the cycles
+    }).then(function () {
       busy = false;
       if (again) {
         again = false;
@@ -365,6 +474,7 @@
 
   W.start = function (handles, config) {
     cfg = config;
+    GA = window.GridAtlas;
     map = handles.map;
     layers = {areas: handles.areas, heat: handles.heat};
     W.layers = layers;
@@ -375,7 +485,8 @@
     refreshMs = Math.max(250, cfg.refresh * 1000);
     timeoutMs = Math.min(30000, Math.max(5000, 2 * refreshMs));
     ['view-name', 'data', 'fresh', 'stale', 'stale-text', 'tour', 'tour-bar', 'rank-title', 'rank-note',
-      'legend', 'legend-meta', 'legend-heat', 'clock-time', 'clock-date'].forEach(function (id) {
+      'legend', 'legend-meta', 'legend-heat', 'clock-time', 'clock-date', 'connecting', 'ended', 'ended-title',
+      'ended-text', 'playback-name', 'playback-date', 'playback-bar'].forEach(function (id) {
       el[id.replace(/-(\w)/g, function (m, c) { return c.toUpperCase(); })] = $('wall-' + id);
     });
     el.clock = el.clockTime;
@@ -399,6 +510,8 @@
     W.state.lastOk = new Date();
     el.fresh.textContent = fill(words.refreshed, {time: hhmmss(W.state.lastOk)});
     // The layers' first colours come with their geometry; the legend waits for the first cycle.
+    lastRetry = Date.now();
+    layers.areas.on('ga:loaded', function () { geometry = true; updateConnecting(); });
     buildFrame();
     goTo(cfg.start, false);
     map.on('moveend', declutter);
@@ -406,5 +519,50 @@
     window.addEventListener('resize', function () { map.invalidateSize(); fitView(false); });
     if (cfg.tour) { window.setInterval(tourStep, cfg.dwell * 1000); }
     cycle();
+  };
+
+  /* The device page: exchange the token of the URL's fragment for a device session, then open
+     the wall. The token leaves the address bar at once; a server that cannot be reached is
+     asked again every 5 s (the token is spent only when the server takes it). */
+  W.claim = function (o) {
+    var text = document.getElementById('wall-device-text');
+    var query = new URLSearchParams(window.location.search);
+    var token = new URLSearchParams(window.location.hash.replace(/^#/, '')).get('token') || query.get('token');
+    query.delete('token');
+    var search = query.toString() ? '?' + query.toString() : '';
+    window.history.replaceState(null, '', window.location.pathname + search);
+    if (!token) {
+      W.state.claim = 'no token';
+      text.textContent = o.words.noToken;
+      return;
+    }
+    var csrf = document.querySelector('meta[name="csrf-token"]').getAttribute('content');
+    function attempt() {
+      W.state.claim = 'asking';
+      fetch(o.url, {method: 'POST', credentials: 'same-origin', cache: 'no-store',
+        headers: {'Content-Type': 'application/json', Accept: 'application/json', 'X-CSRFToken': csrf},
+        body: JSON.stringify({token: token, query: search})})
+        .then(function (r) {
+          return r.json().catch(function () { return {}; }).then(function (body) {
+            if (r.ok && body.next) {
+              W.state.claim = 'ok';
+              token = null;
+              window.location.replace(body.next);
+            } else if (r.status >= 500) {
+              throw new Error('HTTP ' + r.status);
+            } else {
+              W.state.claim = 'refused';
+              document.body.classList.add('wall-device-refused');
+              text.textContent = body.error || ('HTTP ' + r.status);
+            }
+          });
+        })
+        .catch(function () {
+          W.state.claim = 'retrying';
+          text.textContent = o.words.offline;
+          window.setTimeout(attempt, 5000);
+        });
+    }
+    attempt();
   };
 })(window, document);
