@@ -133,33 +133,6 @@ def counts_rows(con) -> pd.DataFrame:
                          "value": series[r, d]})
 
 
-def migrate_long_counts(con) -> None:
-    """Move the counts of a store written before ``grid_series`` (a ``counts`` table with one row
-    per metric, grid and day) into ``grid_series``, then drop the old table. Called on connect;
-    a no-op when there is nothing to move."""
-    old = con.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'counts'").fetchone()
-    if old is None:
-        return
-    con.execute("BEGIN IMMEDIATE")
-    try:
-        if con.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'counts'").fetchone():
-            rows = pd.read_sql_query("SELECT metric, grid_code, day, value FROM counts", con)
-            day = _day_numbers(rows["day"])
-            rows = rows[(day >= 0) & (day < N_DAYS)]
-            day = day[(day >= 0) & (day < N_DAYS)]
-            pair = rows["metric"] + "\0" + rows["grid_code"]
-            keys, inverse = np.unique(pair.to_numpy(), return_inverse=True)
-            series = np.zeros((len(keys), N_DAYS), dtype=np.int64)
-            np.add.at(series, (inverse, day), rows["value"].to_numpy())
-            con.executemany("INSERT OR REPLACE INTO grid_series (metric, grid_code, daily) VALUES (?, ?, ?)",
-                            ((*k.split("\0"), s.astype(SERIES_DTYPE).tobytes()) for k, s in zip(keys, series) if s.any()))
-            con.execute("DROP TABLE counts")
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
-
-
 def _series_matrix(blobs) -> np.ndarray:
     return np.frombuffer(b"".join(blobs), dtype=SERIES_DTYPE).reshape(len(blobs), N_DAYS).astype(np.int64)
 
@@ -192,28 +165,56 @@ def checkpoint_rows(con) -> pd.DataFrame:
     return pd.DataFrame({"checkpoint_code": codes[r], "day": _DAY_TEXT[d], "checks": daily[r, d]})
 
 
-def migrate_checkpoint_checks(con) -> None:
-    """Move a ``checkpoint_checks`` table (one row per checkpoint and day, before
-    ``checkpoint_series``) into ``checkpoint_series`` and drop it; a no-op when there is none."""
-    if con.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'checkpoint_checks'").fetchone() is None:
+def migrate(con) -> None:
+    """Move the per-day tables of a store written before this layout (``counts``: one row per
+    metric, grid and day; ``checkpoint_checks``: one per checkpoint and day) into the series
+    tables and drop them. Called on every connect; a no-op once they are gone."""
+    _migrate_table(con, "counts", _move_long_counts)
+    _migrate_table(con, "checkpoint_checks", _move_checkpoint_checks)
+
+
+def _migrate_table(con, table: str, move) -> None:
+    """Run ``move(con)`` and drop ``table`` in one transaction, if ``table`` still exists."""
+    def exists():
+        return con.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)).fetchone()
+
+    if not exists():
         return
     con.execute("BEGIN IMMEDIATE")
     try:
-        if con.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'checkpoint_checks'").fetchone():
-            rows = pd.read_sql_query("SELECT checkpoint_code, day, checks FROM checkpoint_checks", con)
-            day = _day_numbers(rows["day"])
-            ok = (day >= 0) & (day < N_DAYS)
-            codes, inverse = np.unique(rows["checkpoint_code"].to_numpy()[ok].astype(str), return_inverse=True)
-            daily = np.zeros((len(codes), N_DAYS), dtype=np.int64)
-            np.add.at(daily, (inverse, day[ok]), rows["checks"].to_numpy()[ok])
-            existing = con.execute("SELECT COUNT(*) FROM checkpoint_series").fetchone()[0]
-            if not existing:
-                write_checkpoints(con, codes, daily)
-            con.execute("DROP TABLE checkpoint_checks")
+        if exists():  # another process may have moved it while we waited for the lock
+            move(con)
+            con.execute(f"DROP TABLE {table}")
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
         raise
+
+
+def _long_to_series(keys: np.ndarray, days: pd.Series, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(distinct keys, their daily series) from rows of (key, ISO day, value); other days dropped."""
+    day = _day_numbers(days)
+    ok = (day >= 0) & (day < N_DAYS)
+    distinct, inverse = np.unique(keys[ok], return_inverse=True)
+    series = np.zeros((len(distinct), N_DAYS), dtype=np.int64)
+    np.add.at(series, (inverse, day[ok]), values[ok])
+    return distinct, series
+
+
+def _move_long_counts(con) -> None:
+    rows = pd.read_sql_query("SELECT metric, grid_code, day, value FROM counts", con)
+    keys, series = _long_to_series((rows["metric"] + "|" + rows["grid_code"]).to_numpy(dtype=str), rows["day"],
+                                   rows["value"].to_numpy())
+    con.executemany("INSERT OR REPLACE INTO grid_series (metric, grid_code, daily) VALUES (?, ?, ?)",
+                    ((*k.split("|"), row.astype(SERIES_DTYPE).tobytes()) for k, row in zip(keys, series) if row.any()))
+
+
+def _move_checkpoint_checks(con) -> None:
+    if con.execute("SELECT COUNT(*) FROM checkpoint_series").fetchone()[0]:
+        return  # already filled by a newer writer: the old table is stale
+    rows = pd.read_sql_query("SELECT checkpoint_code, day, checks FROM checkpoint_checks", con)
+    codes, daily = _long_to_series(rows["checkpoint_code"].to_numpy(dtype=str), rows["day"], rows["checks"].to_numpy())
+    write_checkpoints(con, codes, daily)
 
 
 _DAY_TEXT = np.array([(PERIOD_START + dt.timedelta(days=i)).isoformat() for i in range(N_DAYS)])

@@ -141,6 +141,7 @@ def rebuild(atlas: Atlas, store: Store, events_dir: Path | None, checks_file: Pa
         n = write_cube(con, atlas, cube, checks, log=log)
         if online is not None:
             write_online(con, online)
-    log(f"counts: {n:,} series (metric × grid) from {sum(report.points.values()):,} points; "
-        f"join and sums in {report.seconds:.1f} s")
+    points = sum(v for k, v in report.points.items() if k != "checkpoint_checks")
+    log(f"counts: {n:,} series (metric × grid) from {points:,} points and "
+        f"{report.points.get('checkpoint_checks', 0):,} checkpoint checks; join and sums in {report.seconds:.1f} s")
     return report

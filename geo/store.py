@@ -62,8 +62,7 @@ class Store:
         con.execute("PRAGMA journal_mode=WAL")
         con.execute("PRAGMA synchronous=NORMAL")
         con.executescript(SCHEMA + count_store.SCHEMA)
-        count_store.migrate_long_counts(con)
-        count_store.migrate_checkpoint_checks(con)
+        count_store.migrate(con)
         # Insert only when missing: an INSERT takes the write lock even when it inserts nothing,
         # and opening a connection must not wait for a long import or rebuild to commit.
         if con.execute("SELECT 1 FROM meta WHERE key = 'version'").fetchone() is None:
