@@ -93,8 +93,6 @@ REASONS = {
     )
 }
 _REASON_KEYS = tuple(REASONS)
-# Reasons whose messages quote the row's coordinates.
-_COORDINATE_REASONS = ("missing_coordinate", "nan_coordinate", "swapped", "bad_coordinate", "outside_city")
 
 
 # --------------------------------------------------------------------------------------------
@@ -130,7 +128,8 @@ def coarse(value: float) -> str:
 def _is_fine(text: str, value: float) -> bool:
     """True for a number finer than a report may show: over 2 decimals, or metres."""
     decimals = re.search(r"[.,](\d+)", text.lower().split("e")[0])
-    return abs(value) >= COARSE_METRES or "e" in text.lower() or bool(decimals and len(decimals.group(1)) > COARSE_DEGREES)
+    too_many = bool(decimals and len(decimals.group(1)) > COARSE_DEGREES)
+    return abs(value) >= COARSE_METRES or "e" in text.lower() or too_many
 
 
 def coarsen_text(text, within=None):
@@ -493,14 +492,14 @@ def rejects_file(settings: Settings, import_id: str) -> Path:
         frame = pd.read_csv(row[1], dtype=str, keep_default_na=False, encoding="utf-8-sig")
         frame["detail"] = [_coarsen_legacy(d) for d in frame["detail"].tolist()]
         columns = report.get("columns") or {}
-        _coarsen_frame(frame, {c for c in frame.columns if _is_coordinate_column(c, columns)}, _LEGACY_WITHIN)
+        _coarsen_frame(frame, {c for c in frame.columns if _is_coordinate_column(c, columns)}, _legacy_within)
         tmp = copy.with_suffix(".csv.tmp")
         frame.to_csv(tmp, index=False, encoding="utf-8-sig")
         os.replace(tmp, copy)
     return copy
 
 
-def _LEGACY_WITHIN(value: float) -> bool:  # noqa: N802 (used like a constant)
+def _legacy_within(value: float) -> bool:
     """Old reports do not say which city box they were checked against: any number that could
     be degrees counts as a coordinate there."""
     return abs(value) <= 180
@@ -508,7 +507,7 @@ def _LEGACY_WITHIN(value: float) -> bool:  # noqa: N802 (used like a constant)
 
 def _coarsen_legacy(text):
     """A text of a report written before positions were coarsened, coarsened."""
-    return coarsen_text(_coarsen_pairs(text), _LEGACY_WITHIN) if isinstance(text, str) else text
+    return coarsen_text(_coarsen_pairs(text), _legacy_within) if isinstance(text, str) else text
 
 
 def recent_imports(settings: Settings, limit: int = 20) -> list[dict]:
@@ -661,18 +660,18 @@ class _Rows:
         lon = frame["lon"].to_numpy(np.float64)
         lat = frame["lat"].to_numpy(np.float64)
         placed = np.isfinite(lon) & np.isfinite(lat)
+        x, y = frame["x"].to_numpy(np.float64), frame["y"].to_numpy(np.float64)
         by_reason: dict[str, list] = {}
         for problem in problems:
             by_reason.setdefault(_coordinate_reason(problem.reason), []).append(problem)
         for key, found in by_reason.items():
             mask = np.zeros(self.n, dtype=bool)
             mask[[p.row for p in found]] = True
-            text = {p.row: coarsen_text(p.reason) for p in found}
+            text = {p.row: _problem_text(p.reason, x[p.row], y[p.row]) for p in found}
             self.reject(mask, key, lambda rows, text=text: [text[i] for i in rows.tolist()])
         grid = np.full(self.n, -1, dtype=np.int64)
         if placed.any():
             grid[placed] = assign(lon[placed], lat[placed])
-        x, y = frame["x"].to_numpy(np.float64), frame["y"].to_numpy(np.float64)
         self.reject(placed & (grid < 0), "outside_city",
                     lambda rows: [f"({coarse(a)}, {coarse(b)}) is outside {CITY_NAME}: it lies in no grid"
                                   for a, b in zip(x[rows].tolist(), y[rows].tolist())])
@@ -718,6 +717,19 @@ class _Rows:
             mask = np.zeros(self.n, dtype=bool)
             mask[bad["row"].to_numpy()] = True
             self.reject(mask, "conflicting_id", lambda rows: [texts[i] for i in rows.tolist()])
+
+
+def _problem_text(reason: str, x: float, y: float) -> str:
+    """A loader's message about a row, its positions coarsened from the row's own values ``x``,
+    ``y`` (the message holds them to 6 digits: rounding those again may differ from the CSV)."""
+    def pair(m):
+        a, b = float(m[1].replace(",", ".")), float(m[2].replace(",", "."))
+        for u, v in ((x, y), (y, x)):
+            if abs(a - u) <= 1e-5 * max(abs(u), 1.0) and abs(b - v) <= 1e-5 * max(abs(v), 1.0):
+                return f"({coarse(u)}, {coarse(v)})"
+        return f"({coarse(a)}, {coarse(b)})"
+
+    return coarsen_text(_PAIR.sub(pair, reason))
 
 
 def _coordinate_reason(text: str) -> str:
@@ -946,7 +958,7 @@ def _fill_report(report: IngestReport, rows: _Rows, source_table: pd.DataFrame |
     for i in np.flatnonzero(accepted & rows.replaced)[:REPLACED_EXAMPLES]:
         d0, x0, y0 = rows.old[int(i)]
         old_day, new_day = PERIOD_START + dt.timedelta(days=d0), PERIOD_START + dt.timedelta(days=int(rows.day[i]))
-        old_grid, new_grid = rows.old_grid.get(int(i)), str(atlas.grid_codes[rows.grid[i]])
+        old_grid, new_grid = rows.old_grid.get(int(i)) or "none", str(atlas.grid_codes[rows.grid[i]])
         moved = abs(x0 - rows.lon[i]) > SAME_POSITION_DEG or abs(y0 - rows.lat[i]) > SAME_POSITION_DEG
         change = " and ".join(w for w, c in (("date", old_day != new_day), ("position", moved)) if c)
         report.replaced_examples.append({
@@ -1038,6 +1050,8 @@ def _coarse_cell(cell):
     """A cell of a coordinate column as the rejects CSV shows it: a number coarsened and marked
     (however it was written), other text with its numbers coarsened (``121.551234E`` ->
     ``≈121.55E``), empty and NaN cells as written."""
+    if isinstance(cell, (int, float, np.integer, np.floating)) and not isinstance(cell, bool):
+        return coarse(cell) if np.isfinite(cell) else cell  # an Excel number cell
     if not isinstance(cell, str):
         return cell
     try:

@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     # hours without a request (a wall polls every few seconds), and its link lasts this many days.
     wall_device_idle_hours: int = 72
     wall_device_days: int = 30
+    # Memory each server process may use to keep warm JSON answers and their compressed forms
+    # (web/caching.py); the all-grids GeoJSON of the city is about 4 MB of it.
+    response_cache_mb: float = 64.0
     # Largest accepted upload in bytes.
     max_upload_bytes: int = 200 * 1024 * 1024
     # Largest total size the entries of an uploaded zip (zipped Shapefile, XLSX) may inflate

@@ -9,6 +9,7 @@ transaction from its journal on the next open.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from contextlib import contextmanager
 from pathlib import Path
@@ -49,6 +50,10 @@ CREATE INDEX IF NOT EXISTS login_failures_at ON login_failures (at);
 """
 
 
+# Files (path, device, inode) whose schema this process has put in place.
+_SCHEMA_READY: set[tuple] = set()
+
+
 class Store:
     """A handle on the SQLite store at ``path`` (created with its schema on first use)."""
 
@@ -59,15 +64,29 @@ class Store:
         """Open a connection with the schema in place. WAL lets readers go on during a rebuild."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         con = sqlite3.connect(self.path, timeout=60, isolation_level=None)
-        con.execute("PRAGMA journal_mode=WAL")
         con.execute("PRAGMA synchronous=NORMAL")
-        con.executescript(SCHEMA + count_store.SCHEMA)
-        count_store.migrate(con)
-        # Insert only when missing: an INSERT takes the write lock even when it inserts nothing,
-        # and opening a connection must not wait for a long import or rebuild to commit.
-        if con.execute("SELECT 1 FROM meta WHERE key = 'version'").fetchone() is None:
-            con.execute("INSERT OR IGNORE INTO meta VALUES ('version', '0')")
+        # Every request opens a connection: the schema is checked once per file and process
+        # (a file replaced on disk is a new inode, and is checked again).
+        file_id = self._file_id()
+        if file_id is None or file_id not in _SCHEMA_READY:
+            con.execute("PRAGMA journal_mode=WAL")
+            con.executescript(SCHEMA + count_store.SCHEMA)
+            count_store.migrate(con)
+            # Insert only when missing: an INSERT takes the write lock even when it inserts
+            # nothing, and opening a connection must not wait for a long import to commit.
+            if con.execute("SELECT 1 FROM meta WHERE key = 'version'").fetchone() is None:
+                con.execute("INSERT OR IGNORE INTO meta VALUES ('version', '0')")
+            _SCHEMA_READY.add(self._file_id())
         return con
+
+    def _file_id(self) -> tuple | None:
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return None
+        if st.st_size == 0:  # a file just created (maybe on a reused inode) has no schema yet
+            return None
+        return (str(self.path.resolve()), st.st_dev, st.st_ino)
 
     @contextmanager
     def transaction(self, bump_version: bool = True):

@@ -60,6 +60,11 @@ def _compress(app: Flask) -> None:
     # Big GeoJSON answers: a quick level keeps the time small and still gives about 8:1.
     app.config.setdefault("COMPRESS_LEVEL", 5)
     app.config.setdefault("COMPRESS_BR_LEVEL", 4)
+    # Warm JSON answers are compressed once (web/caching.py says which answers are kept).
+    from .caching import compress_cache, compress_cache_key
+
+    app.config.setdefault("COMPRESS_CACHE_BACKEND", lambda: compress_cache(app))
+    app.config.setdefault("COMPRESS_CACHE_KEY", compress_cache_key)
     Compress(app)
 
 

@@ -1,10 +1,17 @@
-"""Cache headers: ETags that change when the data change, and long-lived versioned assets.
+"""Caching: ETags that change when the data change, warm answers served from memory, and
+long-lived versioned assets.
 
 Pages and JSON answers get a weak ETag built from the store version (every import bumps it),
 the stamp of the areas file (a boundary update replaces it), a token of this server process
 (a restart may bring new code), the language and the full URL, and ``Cache-Control: no-cache``: the browser keeps the answer but asks
 each time, and a 304 comes back without any work while nothing changed. Flask-Compress
 compresses the bodies; weak tags stay valid across encodings.
+
+The ETag also names the answer on the server: the JSON and GeoJSON answers (not the HTML
+pages, which carry a per-request CSP nonce) are kept in a per-process LRU of at most
+``GRIDATLAS_RESPONSE_CACHE_MB``, under that tag, with their compressed forms (Flask-Compress's
+cache hook). A warm request is then two lookups; the first request after an import computes
+afresh because the tag holds the store version.
 
 Our own static files are linked as ``/static/<file>?v=<content hash>`` and cached for a year.
 """
@@ -15,10 +22,12 @@ import hashlib
 import json
 import os
 import secrets
+import threading
 from functools import lru_cache, wraps
 from pathlib import Path
 
-from flask import Flask, Response, current_app, make_response, request, url_for
+from cachetools import LRUCache
+from flask import Flask, Response, current_app, g, make_response, request, url_for
 
 from geo.areas import areas_file
 
@@ -48,8 +57,47 @@ def _etag() -> str:
     return hashlib.sha1(key.encode("utf-8")).hexdigest()[:24]
 
 
+class ResponseCache:
+    """A thread-safe LRU of answer bodies, bounded by their total size in bytes.
+
+    Also the backend of Flask-Compress's cache: it stores compressed bodies under
+    ``"<algorithm>;<key>"``, and an empty key (an answer that must not be kept) is ignored."""
+
+    def __init__(self, max_bytes: int):
+        self._lru = LRUCache(maxsize=max_bytes, getsizeof=lambda v: len(v[0]) if isinstance(v, tuple) else len(v))
+        self._lock = threading.Lock()
+
+    def get(self, key: str):
+        """The value kept under ``key``, or None."""
+        if key.endswith(";"):
+            return None
+        with self._lock:
+            return self._lru.get(key)
+
+    def set(self, key: str, value) -> None:
+        """Keep ``value`` (bytes, or a (bytes, mimetype) pair); too big a value is not kept."""
+        size = len(value[0]) if isinstance(value, tuple) else len(value)
+        if key.endswith(";") or size > self._lru.maxsize // 4:
+            return
+        with self._lock:
+            self._lru[key] = value
+
+
+def _cache() -> ResponseCache:
+    return current_app.extensions["gridatlas_responses"]
+
+
+def _keepable(response: Response) -> bool:
+    # Only plain data answers: an HTML page holds its request's CSP nonce, and an answer with
+    # headers of its own (a download name, a cookie) is not just a body.
+    own = {k.lower() for k in response.headers.keys()} - {"content-type", "content-length"}
+    return (response.status_code == 200 and not response.is_streamed and not own
+            and response.mimetype != "text/html")
+
+
 def revalidated(view):
-    """Decorator: answer 304 when the client's ETag still matches, else tag the fresh answer."""
+    """Decorator: answer 304 when the client's ETag still matches, else tag the fresh answer
+    (from the server's cache when this tag was answered before)."""
 
     @wraps(view)
     def wrapper(*args, **kwargs):
@@ -57,7 +105,15 @@ def revalidated(view):
         if request.if_none_match.contains_weak(tag):
             response = Response(status=304)
         else:
-            response = make_response(view(*args, **kwargs))
+            kept = _cache().get("body;" + tag)
+            if kept is not None:
+                response = Response(kept[0], mimetype=kept[1])
+            else:
+                response = make_response(view(*args, **kwargs))
+                if _keepable(response):
+                    _cache().set("body;" + tag, (response.get_data(), response.mimetype))
+            if kept is not None or _keepable(response):
+                g.compress_cache_key = tag  # Flask-Compress keeps the compressed body too
         response.set_etag(tag, weak=True)
         response.cache_control.no_cache = True
         response.vary.add("Cookie")  # the language may come from the cookie
@@ -83,9 +139,26 @@ def static_url(filename: str) -> str:
     return url_for("static", filename=filename, v=_content_hash(path, path.stat().st_mtime_ns))
 
 
+def service_of(app: Flask):
+    """The AtlasService of ``app`` (outside a request)."""
+    return app.extensions["gridatlas"]
+
+
+def compress_cache(app: Flask) -> ResponseCache:
+    """The cache Flask-Compress keeps compressed answers in (the same LRU as the bodies)."""
+    return app.extensions.setdefault(
+        "gridatlas_responses", ResponseCache(int(service_of(app).settings.response_cache_mb * 1024 * 1024)))
+
+
+def compress_cache_key(req) -> str:
+    """The key of this answer's compressed body: its ETag, or "" when it must not be kept."""
+    return g.get("compress_cache_key", "")
+
+
 def init_app(app: Flask) -> None:
-    """Give the app its process token and the cache headers of static files."""
+    """Give the app its process token, the answers' cache and the cache headers of static files."""
     app.config["GRIDATLAS_PROCESS_TOKEN"] = secrets.token_hex(4)
+    compress_cache(app)
     app.jinja_env.globals["static_url"] = static_url
 
     @app.after_request

@@ -101,7 +101,10 @@ def init_app(app: Flask) -> None:
     @app.after_request
     def _security_headers(response: Response) -> Response:
         h = response.headers
-        h["Content-Security-Policy"] = content_security_policy(csp_nonce(), settings.tile_url)
+        # A 304 sends no policy: the browser keeps the stored page with the stored policy, whose
+        # nonce is the one in that page (a new nonce here would block the page's own scripts).
+        if response.status_code != 304:
+            h["Content-Security-Policy"] = content_security_policy(csp_nonce(), settings.tile_url)
         h["X-Content-Type-Options"] = "nosniff"
         h["X-Frame-Options"] = "DENY"
         h["Referrer-Policy"] = "same-origin"

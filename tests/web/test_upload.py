@@ -101,7 +101,9 @@ def test_the_report_page_and_the_rejects_csv_show_no_exact_position(client):
     page, _, rejects = shown
     assert "read 4, accepted 1, duplicate 0, rejected 3" in page
     assert "(≈29.87, ≈121.55)" in page and "&#39;≈121.56E&#39; is not a number" in page
-    assert "2020-02-01, grid 3302" in page and "2020-02-03, grid 3302" in page and "date and position changed" in page
+    grid = r'grid <span class="ga-code">\d{15}</span>'  # a replaced record: date and grid, old -> new
+    assert re.search(rf"row 2 · .*?H1.*?\(visits\):\s*2020-02-01, {grid} → 2020-02-03, {grid} \(date and position changed\)",
+                     page, re.DOTALL)
     rows = {r["编号"]: r for r in csv.DictReader(io.StringIO(rejects))}
     assert (rows["H5"]["row"], rows["H5"]["reason"], rows["H5"]["经度"], rows["H5"]["纬度"], rows["H5"]["备注"]) == (
         "5", "unparseable date", "≈121.56", "≈29.88", "门口 ≈121.56")
