@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import threading
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -52,6 +53,9 @@ CREATE INDEX IF NOT EXISTS login_failures_at ON login_failures (at);
 
 # Files (path, device, inode) whose schema this process has put in place.
 _SCHEMA_READY: set[tuple] = set()
+# Per thread: (path, pid, file id) -> a connection kept open for reads (Store.query).
+_READERS = threading.local()
+_KEEP_READERS = 4
 
 
 class Store:
@@ -115,17 +119,35 @@ class Store:
         """The number of committed writes so far (0 for a new store)."""
         if not self.path.exists():
             return 0
-        con = self.connect()
-        try:
-            return int(con.execute("SELECT value FROM meta WHERE key = 'version'").fetchone()[0])
-        finally:
-            con.close()
+        return int(self.query("SELECT value FROM meta WHERE key = 'version'")[0][0])
 
     def get_meta(self, key: str, default: str | None = None) -> str | None:
         """Read one metadata value."""
-        con = self.connect()
-        try:
-            row = con.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-            return row[0] if row else default
-        finally:
-            con.close()
+        rows = self.query("SELECT value FROM meta WHERE key = ?", (key,))
+        return rows[0][0] if rows else default
+
+    def query(self, sql: str, params=()) -> list[tuple]:
+        """All rows of one read-only statement, on a connection this thread keeps open.
+
+        Every web request reads the version and its user: opening a connection for each read
+        cost more than the rest of a warm request. In WAL mode each statement sees the latest
+        commit, so a kept connection is never stale."""
+        return self._reader().execute(sql, params).fetchall()
+
+    def _reader(self) -> sqlite3.Connection:
+        kept = getattr(_READERS, "cons", None)
+        if kept is None:
+            kept = _READERS.cons = {}
+        # The process id: a forked server worker must not use its parent's connection (and
+        # never closes it either: closing it there could disturb the parent's locks).
+        key = (str(self.path), os.getpid(), self._file_id())
+        con = kept.get(key)
+        if con is None or key[2] is None:
+            for old in [k for k in kept if k[:2] == key[:2]]:
+                kept.pop(old).close()  # the file was replaced: its connection is stale
+            mine = [k for k in kept if k[1] == key[1]]
+            for old in mine[:max(0, len(mine) - _KEEP_READERS + 1)]:
+                kept.pop(old).close()  # a process may open many stores (tests): keep a few
+            con = self.connect()
+            kept[(str(self.path), os.getpid(), self._file_id())] = con
+        return con

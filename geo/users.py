@@ -97,13 +97,9 @@ _COLUMNS = "name, role, area, password_hash, must_change, created_at, password_c
 
 
 def get_user(store: Store, name: str) -> User | None:
-    """The user called ``name``, or None."""
-    con = store.connect()
-    try:
-        row = con.execute(f"SELECT {_COLUMNS} FROM users WHERE name = ?", (name,)).fetchone()
-    finally:
-        con.close()
-    return _row_to_user(row) if row else None
+    """The user called ``name``, or None (asked on every signed-in request)."""
+    rows = store.query(f"SELECT {_COLUMNS} FROM users WHERE name = ?", (name,))
+    return _row_to_user(rows[0]) if rows else None
 
 
 def list_users(store: Store) -> list[User]:

@@ -7,6 +7,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -68,3 +69,32 @@ def test_rebuild_killed_half_way_leaves_previous_counts(demo_settings, tmp_path)
     rebuild(Atlas.load(settings.demo_dir), Store(settings.store_path), settings.demo_dir / "events", None, log=lambda *_: None)
     after = _snapshot(data / "gridatlas.sqlite")
     assert after[1] == str(int(before[1]) + 1) and after[0] != before[0]
+
+
+def test_reads_on_a_kept_connection_see_every_commit_and_a_replaced_file(tmp_path):
+    store = Store(tmp_path / "s.sqlite")
+    assert store.version() == 0
+    with store.transaction():
+        pass
+    assert store.version() == 1  # the kept connection sees the commit of another connection
+    # The file replaced by another (a restore, a new demo): its own version, not the old one's.
+    other = Store(tmp_path / "other.sqlite")
+    with other.transaction():
+        pass
+    with other.transaction():
+        pass
+    shutil.copy(other.path, tmp_path / "new.sqlite")
+    os.replace(tmp_path / "new.sqlite", store.path)
+    for suffix in ("-wal", "-shm"):
+        Path(str(store.path) + suffix).unlink(missing_ok=True)
+    assert store.version() == 2
+
+
+def test_a_thread_keeps_only_a_few_connections(tmp_path):
+    from geo import store as store_module
+
+    for i in range(10):
+        Store(tmp_path / f"s{i}.sqlite").version()
+        Store(tmp_path / f"s{i}.sqlite").get_meta("version")
+    mine = [k for k in store_module._READERS.cons if k[1] == os.getpid()]
+    assert len(mine) <= store_module._KEEP_READERS
