@@ -152,13 +152,9 @@ def issue(store: Store, name: str, area: str | None = None, days: int = DEFAULT_
 
 
 def get_device(store: Store, name: str) -> Device | None:
-    """The device called ``name``, or None."""
-    con = store.connect()
-    try:
-        row = con.execute(f"SELECT {_COLUMNS} FROM wall_devices WHERE name = ?", (name,)).fetchone()
-    finally:
-        con.close()
-    return _row(row) if row else None
+    """The device called ``name``, or None (asked on every request of a device's session)."""
+    rows = store.query(f"SELECT {_COLUMNS} FROM wall_devices WHERE name = ?", (name,))
+    return _row(rows[0]) if rows else None
 
 
 def list_devices(store: Store) -> list[Device]:
