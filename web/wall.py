@@ -24,10 +24,11 @@ its area: the city, or its district (its stops, map and ranking are that distric
 from __future__ import annotations
 
 import datetime as dt
+import time
 from urllib.parse import parse_qsl
 
 import folium
-from flask import Blueprint, jsonify, render_template, request, url_for
+from flask import Blueprint, current_app, jsonify, render_template, request, send_from_directory, url_for
 from flask_babel import gettext as _
 
 from geo import audit, wall, wall_devices
@@ -70,6 +71,16 @@ def page():
     m, names = build_wall_map(view, lang)
     return render_template("wall.html", view=view, parts=render_parts(m), config_names=names,
                            config=_client_config(view, lang), metric=METRICS[view.options.metric])
+
+
+@bp.get("/wall-sw.js")
+@public
+def service_worker():
+    """The wall's service worker (static/wall-sw.js), served from the site's root so that it
+    may control /wall; never cached as is (a new version must reach the wall PCs)."""
+    response = send_from_directory(current_app.static_folder, "wall-sw.js", mimetype="text/javascript", max_age=0)
+    response.cache_control.no_cache = True
+    return response
 
 
 @bp.get("/api/wall")
@@ -190,7 +201,11 @@ def _client_config(view: wall.WallView, lang: str) -> dict:
             "daily": url_for("time_api.daily", code=view.root, lang=lang, metric=opts.metric, level=opts.level),
             "checkpoints": url_for("api.checkpoints", code=view.root, lang=lang),
             "districts": url_for("api.outlines", level="district", zoom=WALL_GEOMETRY_ZOOM),
+            "serviceWorker": url_for("wall.service_worker"),
         },
+        # When the page was made: a copy shown by the service worker while the server is away
+        # says how old its data are.
+        "generatedAt": int(time.time() * 1000),
         "words": _words(view),
     }
 

@@ -175,6 +175,29 @@ def test_stale_badge_while_the_server_is_down_then_recovery(page, app):
             server.stop()
 
 
+def test_a_wall_restarted_while_the_server_is_away_opens_and_recovers(page, app):
+    """The wall PC's browser restarts during an outage: the kept page opens, not an error page."""
+    server = StoppableServer(app)
+    url = server.start()
+    try:
+        _open(page, url + "/wall?refresh=1", (1920, 1080))
+        page.wait_for_function("() => GridAtlasWall.state.keptForRestarts === true", timeout=20_000)
+        visits = _tile(page, "visits")
+        server.stop()
+        page.reload()
+        page.wait_for_function("() => window.GridAtlasWall && GridAtlasWall.state.stale", timeout=30_000)
+        assert page.locator("#wall-stale").is_visible()
+        assert _tile(page, "visits") == visits, "the last board shows while the server is away"
+        assert page.locator("#wall-connecting").is_visible()
+        server.start()
+        page.wait_for_function(LOADED + " && !GridAtlasWall.state.stale && !GridAtlasWall.state.connecting",
+                               timeout=30_000)
+        assert page.locator("#wall-stale").is_hidden()
+    finally:
+        if server.server:
+            server.stop()
+
+
 def test_tour_moves_through_the_districts(page, live_server, app):
     _open(page, live_server(app) + "/wall?tour=1&dwell=2&refresh=30", (1920, 1080))
     page.wait_for_function("() => GridAtlasWall.state.tourSteps >= 1", timeout=10_000)

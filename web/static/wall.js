@@ -507,8 +507,10 @@
     tick();
     window.setInterval(tick, 1000);
     render(cfg.board);
-    W.state.lastOk = new Date();
+    // The board came with the page: as old as the page (a kept copy, when the server is away).
+    W.state.lastOk = new Date(cfg.generatedAt || Date.now());
     el.fresh.textContent = fill(words.refreshed, {time: hhmmss(W.state.lastOk)});
+    keepForRestarts();
     // The layers' first colours come with their geometry; the legend waits for the first cycle.
     lastRetry = Date.now();
     layers.areas.on('ga:loaded', function () { geometry = true; updateConnecting(); });
@@ -520,6 +522,23 @@
     if (cfg.tour) { window.setInterval(tourStep, cfg.dwell * 1000); }
     cycle();
   };
+
+  /* The service worker (static/wall-sw.js) keeps this page and its files, so that a wall PC
+     restarted while the server is away opens the wall, not an error page. The page itself puts
+     the first copies in (the worker only sees the requests made after it started). */
+  function keepForRestarts() {
+    if (!cfg.urls.serviceWorker || !('serviceWorker' in navigator) || !window.caches) { return; }
+    navigator.serviceWorker.register(cfg.urls.serviceWorker, {scope: '/wall'}).then(function () {
+      var files = [window.location.href];
+      document.querySelectorAll('script[src], link[href]').forEach(function (node) {
+        var url = new URL(node.src || node.href, window.location.href);
+        if (url.origin === window.location.origin && url.pathname.indexOf('/static/') === 0) { files.push(url.href); }
+      });
+      return caches.open('gridatlas-wall-v1').then(function (cache) { return cache.addAll(files); });
+    }).then(function () { W.state.keptForRestarts = true; }).catch(function (err) {
+      W.state.errors.push('service worker: ' + err);
+    });
+  }
 
   /* The device page: exchange the token of the URL's fragment for a device session, then open
      the wall. The token leaves the address bar at once; a server that cannot be reached is
