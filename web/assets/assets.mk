@@ -17,4 +17,7 @@ $(ASSETS_DIR)/node_modules/.installed: $(ASSETS_DIR)/package.json $(ASSETS_DIR)/
 	  echo "       then run make again to install the map's front-end files." >&2; \
 	  exit 1; }
 	npm ci --prefix $(ASSETS_DIR) --ignore-scripts --no-audit --no-fund
+	@# The packages' demo pages load Leaflet from a CDN; they are never served, and a tree
+	@# without them shows at a glance that nothing here reaches outside the intranet.
+	rm -rf $(ASSETS_DIR)/node_modules/leaflet.markercluster/example
 	touch $@
