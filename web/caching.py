@@ -107,12 +107,13 @@ def revalidated(view):
         else:
             kept = _cache().get("body;" + tag)
             if kept is not None:
-                response = Response(kept[0], mimetype=kept[1])
+                response, keep = Response(kept[0], mimetype=kept[1]), True
             else:
                 response = make_response(view(*args, **kwargs))
-                if _keepable(response):
+                keep = _keepable(response)
+                if keep:
                     _cache().set("body;" + tag, (response.get_data(), response.mimetype))
-            if kept is not None or _keepable(response):
+            if keep:
                 g.compress_cache_key = tag  # Flask-Compress keeps the compressed body too
         response.set_etag(tag, weak=True)
         response.cache_control.no_cache = True
