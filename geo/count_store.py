@@ -22,7 +22,6 @@ from .metrics import METRICS, N_DAYS, PERIOD_START
 
 METRIC_KEYS = tuple(METRICS)
 SERIES_DTYPE = np.dtype("<i4")
-SERIES_BYTES = SERIES_DTYPE.itemsize * N_DAYS
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS grid_series (
@@ -155,14 +154,6 @@ def read_checkpoints(con) -> tuple[np.ndarray, np.ndarray]:
         return np.array([], dtype=object), np.zeros((0, N_DAYS), dtype=np.int64)
     codes, blobs = zip(*rows)
     return np.asarray(codes, dtype=object), _series_matrix(blobs)
-
-
-def checkpoint_rows(con) -> pd.DataFrame:
-    """Every non-zero day of every checkpoint in long form: ``checkpoint_code, day`` (ISO date)
-    and ``checks``."""
-    codes, daily = read_checkpoints(con)
-    r, d = np.nonzero(daily)
-    return pd.DataFrame({"checkpoint_code": codes[r], "day": _DAY_TEXT[d], "checks": daily[r, d]})
 
 
 def migrate(con) -> None:
