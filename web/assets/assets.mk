@@ -19,5 +19,6 @@ $(ASSETS_DIR)/node_modules/.installed: $(ASSETS_DIR)/package.json $(ASSETS_DIR)/
 	npm ci --prefix $(ASSETS_DIR) --ignore-scripts --no-audit --no-fund
 	@# The packages' demo pages load Leaflet from a CDN; they are never served, and a tree
 	@# without them shows at a glance that nothing here reaches outside the intranet.
-	rm -rf $(ASSETS_DIR)/node_modules/leaflet.markercluster/example
+	rm -rf $(ASSETS_DIR)/node_modules/leaflet.markercluster/example $(ASSETS_DIR)/node_modules/leaflet.vectorgrid/docs \
+	  $(ASSETS_DIR)/node_modules/leaflet.vectorgrid/dist/vectorgrid-api-docs.html
 	touch $@
