@@ -20,7 +20,7 @@ from pathlib import Path
 
 from geo.bench import SCRATCH_MARK, scratch_data_dir
 from geo.settings import Settings
-from geo.store import Store
+from geo.store import SqliteStore
 from geo.users import add_user, generate_password, get_user, set_password
 
 BENCH_USER = "bench"
@@ -48,7 +48,7 @@ def ensure_bench_user(data_dir: str | Path) -> tuple[str, str]:
     path = Path(data_dir)
     if not (path / SCRATCH_MARK).exists():
         raise SystemExit(f"{path} is not a bench scratch copy; refusing to add a user to its store")
-    store = Store(Settings(data_dir=path).store_path)
+    store = SqliteStore(Settings(data_dir=path).store_path)
     password = generate_password()
     if get_user(store, BENCH_USER) is None:
         add_user(store, BENCH_USER, "admin", None, password)

@@ -6,6 +6,7 @@ are its children", "find areas named like Y". Geometry stays in EPSG:4326.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -139,3 +140,20 @@ class Atlas:
         order.index.name = None  # the index is also named "code": sorting by it would be ambiguous
         hits = hits.loc[order.sort_values(["rank", "lvl", "code"]).index]
         return hits.head(limit).reset_index(drop=True)
+
+
+def write_atlas_file(atlas: Atlas, target: Path) -> None:
+    """Write every layer of ``atlas`` to a new GeoPackage beside ``target``, then rename it into
+    place, so a reader never opens half a file."""
+    tmp = target.with_name(target.stem + ".new.gpkg")
+    tmp.unlink(missing_ok=True)
+    try:
+        for level in AREA_LAYERS:
+            atlas.layers[level].to_file(tmp, layer=level, driver="GPKG", engine="pyogrio")
+        atlas.checkpoints.to_file(tmp, layer="checkpoint", driver="GPKG", engine="pyogrio")
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

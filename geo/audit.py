@@ -66,17 +66,18 @@ def record(store: Store, user: str, action: str, target: str = "", outcome: str 
     body = json.dumps(detail or {}, ensure_ascii=False, sort_keys=True, default=str)[:4 * MAX_TEXT]
     at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     with store.transaction(bump_version=False) as con:
-        con.execute("INSERT INTO audit_log (at, user, action, target, outcome, detail, client) "
+        con.execute('INSERT INTO audit_log (at, "user", action, target, outcome, detail, client) '
                     "VALUES (?, ?, ?, ?, ?, ?, ?)",
                     (at, _clip(user), action, _clip(target), _clip(outcome), body, _clip(client) or None))
 
 
 def entries(store: Store, *, limit: int = 100, user: str | None = None, action: str | None = None) -> list[Entry]:
     """The latest entries, newest first, optionally of one user or one action."""
-    sql = "SELECT id, at, user, action, target, outcome, detail, client FROM audit_log"
+    # "user" is quoted: PostgreSQL reserves the word.
+    sql = 'SELECT id, at, "user", action, target, outcome, detail, client FROM audit_log'
     where, params = [], []
     if user:
-        where.append("user = ?")
+        where.append('"user" = ?')
         params.append(user)
     if action:
         where.append("action = ?")
@@ -85,11 +86,7 @@ def entries(store: Store, *, limit: int = 100, user: str | None = None, action: 
         sql += " WHERE " + " AND ".join(where)
     sql += " ORDER BY id DESC LIMIT ?"
     params.append(int(limit))
-    con = store.connect()
-    try:
-        rows = con.execute(sql, params).fetchall()
-    finally:
-        con.close()
+    rows = store.query(sql, params)
     out = []
     for id_, at, who, act, target, outcome, detail, client in rows:
         try:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -30,7 +29,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from .areas import AREA_LAYERS, Atlas, areas_file
+from .areas import Atlas
 from .counts import METRIC_KEYS, CountCube
 from .errors import BadParameter, DataNotReady, InputFileError
 from .hierarchy import CODE_LENGTHS, level_of
@@ -38,7 +37,7 @@ from .ingest import check_archive, new_import_id
 from .loaders import read_areas
 from .rebuild import compute_cube, write_cube
 from .settings import Settings
-from .store import Store
+from .store import open_store
 
 M2_CRS = "EPSG:4549"  # CGCS2000 / 3-degree Gauss-Krüger CM 120E: metres around Ningbo
 TOLERANCE_M2 = 1.0
@@ -110,9 +109,9 @@ def update_grids(settings: Settings, path, *, area: str | None = None, crs=None,
     say = log or (lambda *_: None)
     path = Path(path)
     check_archive(path, settings.max_unzipped_bytes)
-    store = Store(settings.store_path)
+    store = open_store(settings)
     areas_version = store.get_meta("areas_version")
-    atlas = Atlas.load(settings.demo_dir)
+    atlas = store.load_atlas(settings.demo_dir)
     say(f"reading {path.name}")
     raw = read_areas(path, crs=crs, encoding=encoding, layer=layer, repair=False)
     new, area, problems = prepare_grids(atlas, raw, area)
@@ -134,11 +133,8 @@ def update_grids(settings: Settings, path, *, area: str | None = None, crs=None,
         return cube, checks, moves
 
     if dry_run:
-        con = store.connect()
-        try:
+        with store.snapshot() as con:
             rejoin(con)
-        finally:
-            con.close()
         report.seconds = round(time.perf_counter() - t0, 2)
         return report
     with store.transaction() as con:
@@ -151,16 +147,16 @@ def update_grids(settings: Settings, path, *, area: str | None = None, crs=None,
         cube, checks, moves = rejoin(con)
         write_cube(con, new_atlas, cube, checks)
         con.executemany("UPDATE records SET grid_code = ? WHERE metric = ? AND record_id = ?", moves)
-        con.execute("INSERT OR REPLACE INTO meta VALUES ('areas_version', ?)", (f"{time.time_ns()}",))
+        store.set_meta(con, "areas_version", f"{time.time_ns()}")
         report.store_version = int(con.execute("SELECT value FROM meta WHERE key = 'version'").fetchone()[0]) + 1
         report.seconds = round(time.perf_counter() - t0, 2)
         # Kept in the import log next to the record imports: what was re-zoned, and when.
         con.execute("INSERT INTO imports VALUES (?, 'grids', ?, ?, ?, NULL)",
                     (new_import_id(), path.name, dt.datetime.now().isoformat(timespec="seconds"),
                      json.dumps(asdict(report), ensure_ascii=False)))
-        # The new file goes into place last, just before the commit: a failure before this
-        # line leaves both the file and the store as they were.
-        _write_areas(new_atlas, areas_file(demo))
+        # The new areas go into place last, just before the commit: a failure before this
+        # line leaves both the areas and the counts as they were.
+        store.save_atlas(con, new_atlas, demo)
         say("committing")
     return report
 
@@ -328,22 +324,6 @@ def _rejoin_checkpoints(checkpoints: gpd.GeoDataFrame, grids: gpd.GeoDataFrame) 
         codes = grids["code"].to_numpy(dtype=object)
         out["grid_code"] = np.where(idx >= 0, codes[np.maximum(idx, 0)], None)
     return out
-
-
-def _write_areas(atlas: Atlas, target: Path) -> None:
-    """Write every layer to a new GeoPackage beside ``target``, then rename it into place."""
-    tmp = target.with_name(target.stem + ".new.gpkg")
-    tmp.unlink(missing_ok=True)
-    try:
-        for level in AREA_LAYERS:
-            atlas.layers[level].to_file(tmp, layer=level, driver="GPKG", engine="pyogrio")
-        atlas.checkpoints.to_file(tmp, layer="checkpoint", driver="GPKG", engine="pyogrio")
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 # --------------------------------------------------------------------------------------------

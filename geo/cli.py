@@ -21,26 +21,30 @@ def _cmd_demo(args, settings) -> int:
     from .areas import Atlas
     from .demo import build_demo
     from .rebuild import rebuild
-    from .store import Store
+    from .store import SqliteStore, open_store
 
     out = Path(args.out) if args.out else settings.demo_dir
     manifest = build_demo(out, settings.shapes_dir / "districts_wgs84.geojson", scale=args.scale, seed=args.seed)
     print(f"demo data written to {out} in {manifest['built_in_s']} s")
-    store = Store(out.parent / settings.store_path.name) if args.out else Store(settings.store_path)
-    report = rebuild(Atlas.load(out), store, out / "events", out / "checkpoint_checks.parquet")
+    # A demo built elsewhere (--out) gets its own SQLite store beside it, unless a database is set.
+    if args.out and not settings.database_url:
+        store = SqliteStore(out.parent / settings.store_path.name)
+    else:
+        store = open_store(settings)
+    report = rebuild(Atlas.load(out), store, out / "events", out / "checkpoint_checks.parquet", publish_areas=True)
     for line in report.lines():
         print("  " + line)
-    print(f"store: {store.path}")
+    print(f"store: {store!r}")
     return 0
 
 
 def _cmd_rebuild(args, settings) -> int:
-    from .areas import Atlas
     from .rebuild import rebuild
-    from .store import Store
+    from .store import open_store
 
     demo = settings.demo_dir
-    report = rebuild(Atlas.load(demo), Store(settings.store_path), demo / "events", demo / "checkpoint_checks.parquet",
+    store = open_store(settings)
+    report = rebuild(store.load_atlas(demo), store, demo / "events", demo / "checkpoint_checks.parquet",
                      log=_say, engine=args.engine, scheduler=args.scheduler)
     for line in report.lines():
         print("  " + line)

@@ -25,7 +25,7 @@ from . import audit
 from .errors import BadParameter, DataNotReady
 from .scope import ROLES
 from .settings import Settings
-from .store import Store
+from .store import open_store
 
 # CLI commands written to the audit log: command -> audit action.
 AUDITED_COMMANDS = {"ingest": "import", "grids": "boundary_update", "export": "export"}
@@ -47,10 +47,8 @@ def _read_password(args, name: str) -> tuple[str, bool]:
 
 
 def _atlas(settings: Settings):
-    from .areas import Atlas
-
     try:
-        return Atlas.load(settings.demo_dir)
+        return open_store(settings).load_atlas(settings.demo_dir)
     except DataNotReady:
         return None  # no areas yet: the code's form is still checked
 
@@ -59,9 +57,9 @@ def _cmd_add(args, settings: Settings) -> int:
     from .users import add_user
 
     password, generated = _read_password(args, args.name)
-    user = add_user(Store(settings.store_path), args.name, args.role, args.area, password,
+    user = add_user(open_store(settings), args.name, args.role, args.area, password,
                     must_change=generated or args.must_change, atlas=_atlas(settings))
-    audit.record(Store(settings.store_path), audit.cli_user(), "user_added", user.name, "ok",
+    audit.record(open_store(settings), audit.cli_user(), "user_added", user.name, "ok",
                  {"role": user.role, "area": user.area})
     print(f"added {user.name}: {user.role} {user.area}")
     if generated:
@@ -72,7 +70,7 @@ def _cmd_add(args, settings: Settings) -> int:
 def _cmd_list(args, settings: Settings) -> int:
     from .users import list_users
 
-    rows = list_users(Store(settings.store_path))
+    rows = list_users(open_store(settings))
     if not rows:
         print("no users: add one with `python -m geo users add NAME --role ROLE [--area CODE]`")
         return 0
@@ -86,8 +84,8 @@ def _cmd_list(args, settings: Settings) -> int:
 def _cmd_remove(args, settings: Settings) -> int:
     from .users import remove_user
 
-    remove_user(Store(settings.store_path), args.name)
-    audit.record(Store(settings.store_path), audit.cli_user(), "user_removed", args.name)
+    remove_user(open_store(settings), args.name)
+    audit.record(open_store(settings), audit.cli_user(), "user_removed", args.name)
     print(f"removed {args.name}")
     return 0
 
@@ -95,7 +93,7 @@ def _cmd_remove(args, settings: Settings) -> int:
 def _cmd_passwd(args, settings: Settings) -> int:
     from .users import get_user, set_password
 
-    store = Store(settings.store_path)
+    store = open_store(settings)
     if get_user(store, args.name) is None:
         raise BadParameter(f"no user named {args.name!r}")
     password, generated = _read_password(args, args.name)
@@ -110,7 +108,7 @@ def _cmd_passwd(args, settings: Settings) -> int:
 def _cmd_ensure_demo_admin(args, settings: Settings) -> int:
     from .users import ensure_demo_admin
 
-    store = Store(settings.store_path)
+    store = open_store(settings)
     user, password = ensure_demo_admin(store, args.name)
     if user is None:
         print("an admin account exists; no password shown (reset one with `python -m geo users passwd NAME`)")
@@ -124,7 +122,7 @@ def _cmd_ensure_demo_admin(args, settings: Settings) -> int:
 def _cmd_wall_token(args, settings: Settings) -> int:
     from . import wall_devices
 
-    store = Store(settings.store_path)
+    store = open_store(settings)
     if args.list:
         devices = wall_devices.list_devices(store)
         if not devices:
@@ -155,7 +153,7 @@ def _cmd_wall_token(args, settings: Settings) -> int:
 
 
 def _cmd_audit(args, settings: Settings) -> int:
-    for entry in audit.entries(Store(settings.store_path), limit=args.limit, user=args.user, action=args.action):
+    for entry in audit.entries(open_store(settings), limit=args.limit, user=args.user, action=args.action):
         print(entry.line())
     return 0
 
@@ -218,6 +216,6 @@ def audit_command(args: argparse.Namespace, settings: Settings, outcome: str) ->
     target = getattr(args, "file", None) or getattr(args, "area", None) or getattr(args, "within", None) or ""
     detail = {k: v for k, v in vars(args).items() if k not in ("func", "command") and v not in (None, False)}
     try:
-        audit.record(Store(settings.store_path), audit.cli_user(), action, str(target), outcome, detail)
+        audit.record(open_store(settings), audit.cli_user(), action, str(target), outcome, detail)
     except Exception as err:  # noqa: BLE001 - the work is done; say so rather than hide it
         print(f"warning: could not write the audit log: {err}", file=sys.stderr)

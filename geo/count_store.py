@@ -88,11 +88,14 @@ def add(con, grid_codes: np.ndarray, m: np.ndarray, g: np.ndarray, d: np.ndarray
         raise ValueError("a count would fall below zero; the store and the records disagree")
     _check_range(current)
     empty = ~current.any(axis=1)
-    con.executemany("INSERT OR REPLACE INTO grid_series (metric, grid_code, daily) VALUES (?, ?, ?)",
-                    ((k[0], k[1], row.astype(SERIES_DTYPE).tobytes())
+    con.executemany(UPSERT_SERIES, ((k[0], k[1], row.astype(SERIES_DTYPE).tobytes())
                      for k, row, e in zip(keys, current, empty) if not e))
     con.executemany("DELETE FROM grid_series WHERE metric = ? AND grid_code = ?",
                     (k for k, e in zip(keys, empty) if e))
+
+
+UPSERT_SERIES = ("INSERT INTO grid_series (metric, grid_code, daily) VALUES (?, ?, ?) "
+                 "ON CONFLICT (metric, grid_code) DO UPDATE SET daily = excluded.daily")
 
 
 def _fetch(con, keys: list[tuple[str, str]]) -> dict:
@@ -159,7 +162,8 @@ def read_checkpoints(con) -> tuple[np.ndarray, np.ndarray]:
 def migrate(con) -> None:
     """Move the per-day tables of a store written before this layout (``counts``: one row per
     metric, grid and day; ``checkpoint_checks``: one per checkpoint and day) into the series
-    tables and drop them. Called on every connect; a no-op once they are gone."""
+    tables and drop them. Called on every connect of a SQLite store (PostGIS stores never had
+    them); a no-op once they are gone."""
     _migrate_table(con, "counts", _move_long_counts)
     _migrate_table(con, "checkpoint_checks", _move_checkpoint_checks)
 
@@ -196,8 +200,7 @@ def _move_long_counts(con) -> None:
     rows = pd.read_sql_query("SELECT metric, grid_code, day, value FROM counts", con)
     keys, series = _long_to_series((rows["metric"] + "|" + rows["grid_code"]).to_numpy(dtype=str), rows["day"],
                                    rows["value"].to_numpy())
-    con.executemany("INSERT OR REPLACE INTO grid_series (metric, grid_code, daily) VALUES (?, ?, ?)",
-                    ((*k.split("|"), row.astype(SERIES_DTYPE).tobytes()) for k, row in zip(keys, series) if row.any()))
+    con.executemany(UPSERT_SERIES, ((*k.split("|"), row.astype(SERIES_DTYPE).tobytes()) for k, row in zip(keys, series) if row.any()))
 
 
 def _move_checkpoint_checks(con) -> None:
@@ -215,23 +218,18 @@ def _day_numbers(iso_days: pd.Series) -> np.ndarray:
     return (pd.to_datetime(iso_days).to_numpy().astype("datetime64[D]") - np.datetime64(PERIOD_START, "D")).astype(np.int64)
 
 
-# store path -> (version, (codes, daily)): every view asks for the same checks again and again.
+# store key -> (version, (codes, daily)): every view asks for the same checks again and again.
 _checkpoint_cache: dict[str, tuple] = {}
 
 
 def checkpoint_daily(store) -> tuple[np.ndarray, np.ndarray]:
     """``read_checkpoints`` of ``store`` (a :class:`geo.store.Store`), kept until its version moves."""
     version = store.version()
-    cached = _checkpoint_cache.get(str(store.path))
+    cached = _checkpoint_cache.get(store.key)
     if cached and cached[0] == version:
         return cached[1]
-    con = store.connect()
-    try:
-        con.execute("BEGIN")
+    with store.snapshot() as con:
         version = int(con.execute("SELECT value FROM meta WHERE key = 'version'").fetchone()[0])
         found = read_checkpoints(con)
-        con.execute("COMMIT")
-    finally:
-        con.close()
-    _checkpoint_cache[str(store.path)] = (version, found)
+    _checkpoint_cache[store.key] = (version, found)
     return found

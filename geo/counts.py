@@ -36,15 +36,10 @@ class CountCube:
     @classmethod
     def load(cls, store: Store, atlas: Atlas) -> "CountCube":
         """Read the counts of ``store`` into a cube aligned with ``atlas``'s grids."""
-        con = store.connect()
-        try:
-            # One read transaction, so the version and the series belong to the same commit.
-            con.execute("BEGIN")
+        # One snapshot, so the version and the series belong to the same commit.
+        with store.snapshot() as con:
             version = int(con.execute("SELECT value FROM meta WHERE key='version'").fetchone()[0])
             values = count_store.read_all(con, atlas.grid_codes)
-            con.execute("COMMIT")
-        finally:
-            con.close()
         cube = cls(values, version)
         return cube
 

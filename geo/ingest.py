@@ -50,7 +50,7 @@ from .hierarchy import CITY_NAME
 from .loaders import CHINA_BOUNDS, LAT_NAMES, LON_NAMES, TABLE_SUFFIXES, VECTOR_SUFFIXES, read_points
 from .metrics import METRICS, N_DAYS, PERIOD_END, PERIOD_START, POINT_METRICS
 from .settings import Settings
-from .store import Store
+from .store import SET_META, open_store
 
 # Columns recognised by name (compared case-insensitively, spaces and "_" ignored);
 # longitude/latitude names are the loaders' (经度/lon/lng/longitude, 纬度/lat/latitude, x/y).
@@ -299,9 +299,9 @@ def ingest_file(settings: Settings, path, *, metric: str | None = None, crs=None
     fields = parse_mapping(mapping)
     default_metric = None if metric is None or not str(metric).strip() else str(metric).strip()
     check_archive(path, settings.max_unzipped_bytes)
-    store = Store(settings.store_path)
+    store = open_store(settings)
     areas_version = store.get_meta("areas_version")  # before the atlas: see _check_areas_unchanged
-    atlas = atlas or Atlas.load(settings.demo_dir)
+    atlas = atlas or store.load_atlas(settings.demo_dir)
     assign = make_assigner(atlas, engine, scheduler)
     # The local join's raster takes seconds to build; build it while the file is being parsed.
     warm = threading.Thread(target=lambda: atlas.grid_index.raster, daemon=True)
@@ -512,14 +512,11 @@ def _coarsen_legacy(text):
 
 def recent_imports(settings: Settings, limit: int = 20) -> list[dict]:
     """The latest imports, newest first: import_id, kind, source, imported_at and the counts."""
-    if not settings.store_path.exists():
+    store = open_store(settings)
+    if not store.exists():
         return []
-    con = Store(settings.store_path).connect()
-    try:
-        rows = con.execute("SELECT import_id, kind, source, imported_at, report FROM imports "
-                           "ORDER BY imported_at DESC, import_id DESC LIMIT ?", (int(limit),)).fetchall()
-    finally:
-        con.close()
+    rows = store.query("SELECT import_id, kind, source, imported_at, report FROM imports "
+                       "ORDER BY imported_at DESC, import_id DESC LIMIT ?", (int(limit),))
     out = []
     for import_id, kind, source, imported_at, report in rows:
         data = json.loads(report)
@@ -848,9 +845,11 @@ def _compare_with_store(con, rows: _Rows) -> None:
                                 (metric,)).fetchall()
         else:
             # A small file against a big store: look up only this file's ids.
-            con.execute("CREATE TEMP TABLE IF NOT EXISTS incoming (record_id TEXT PRIMARY KEY) WITHOUT ROWID")
+            con.execute("CREATE TEMP TABLE IF NOT EXISTS incoming (record_id TEXT PRIMARY KEY)"
+                        + (" WITHOUT ROWID" if con.dialect == "sqlite" else ""))
             con.execute("DELETE FROM incoming")
-            con.executemany("INSERT OR IGNORE INTO incoming VALUES (?)", ((r,) for r in rows.ids[mine].tolist()))
+            con.executemany("INSERT INTO incoming VALUES (?) ON CONFLICT DO NOTHING",
+                            ((r,) for r in rows.ids[mine].tolist()))
             found = con.execute("SELECT r.record_id, r.day, r.lon, r.lat, r.grid_code FROM records r JOIN incoming i "
                                 "ON r.record_id = i.record_id WHERE r.metric = ?", (metric,)).fetchall()
         if found:
@@ -901,15 +900,16 @@ def _write_records(con, rows: _Rows, codes: np.ndarray, assign, source: str, imp
     if len(new):
         new = new[np.lexsort((rows.ids[new].astype(str), rows.metric[new].astype(str)))]
 
-    def values(idx):
-        return zip(rows.metric[idx].tolist(), rows.ids[idx].tolist(), day_text[rows.day[idx]].tolist(),
-                   rows.lon[idx].tolist(), rows.lat[idx].tolist(), codes[rows.grid[idx]].tolist(),
-                   [source] * len(idx), [imported_at] * len(idx))
+    def columns(idx):
+        return (rows.metric[idx].tolist(), rows.ids[idx].tolist(), day_text[rows.day[idx]].tolist(),
+                rows.lon[idx].tolist(), rows.lat[idx].tolist(), codes[rows.grid[idx]].tolist(),
+                [source] * len(idx), [imported_at] * len(idx))
 
     con.executemany("INSERT INTO records (metric, record_id, day, lon, lat, grid_code, source, imported_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", values(new))
-    con.executemany("UPDATE records SET day = ?3, lon = ?4, lat = ?5, grid_code = ?6, source = ?7, "
-                    "imported_at = ?8 WHERE metric = ?1 AND record_id = ?2", values(rep))
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", zip(*columns(new)))
+    metric, ids, *rest = columns(rep)
+    con.executemany("UPDATE records SET day = ?, lon = ?, lat = ?, grid_code = ?, source = ?, "
+                    "imported_at = ? WHERE metric = ? AND record_id = ?", zip(*rest, metric, ids))
 
     # Counts: +1 at each accepted row's (metric, grid, day); -1 where a replaced record was.
     n_grids = len(codes)
@@ -933,7 +933,7 @@ def _write_records(con, rows: _Rows, codes: np.ndarray, assign, source: str, imp
     m, rest = np.divmod(uniq, n_grids * N_DAYS)
     g, d = np.divmod(rest, N_DAYS)
     count_store.add(con, codes, m, g, d, delta)
-    con.execute("INSERT OR REPLACE INTO meta VALUES ('records_imported_at', ?)", (imported_at,))
+    con.execute(SET_META, ("records_imported_at", imported_at))
 
 
 def _fill_report(report: IngestReport, rows: _Rows, source_table: pd.DataFrame | None, rejects_path: Path,
@@ -1064,14 +1064,10 @@ def _coarse_cell(cell):
 def _import_row(settings: Settings, import_id: str):
     if not isinstance(import_id, str) or not re.fullmatch(r"\d{8}-\d{6}-[0-9a-f]{6}", import_id):
         raise BadParameter(f"import id {import_id!r} is not an import id (like 20200301-153012-5f3a9c)")
-    con = Store(settings.store_path).connect()
-    try:
-        row = con.execute("SELECT report, rejects_path FROM imports WHERE import_id = ?", (import_id,)).fetchone()
-    finally:
-        con.close()
-    if row is None:
+    rows = open_store(settings).query("SELECT report, rejects_path FROM imports WHERE import_id = ?", (import_id,))
+    if not rows:
         raise BadParameter(f"no import with id {import_id!r}")
-    return row
+    return rows[0]
 
 
 # --------------------------------------------------------------------------------------------

@@ -124,22 +124,25 @@ def succeeded(store: Store, attempt: Attempt) -> None:
     """The attempt signed in: clear the account's failures and take back the address's mark."""
     with store.transaction(bump_version=False) as con:
         con.execute("DELETE FROM login_failures WHERE key = ?", (attempt.name_key,))
-        con.execute("DELETE FROM login_failures WHERE rowid = (SELECT rowid FROM login_failures "
-                    "WHERE key = ? AND at = ? LIMIT 1)", (attempt.client_key, attempt.at))
+        # Exactly one mark: several attempts from one address may share a timestamp. (The store
+        # serialises writers, so reading then deleting one row is safe.)
+        row = con.execute("SELECT COUNT(*) FROM login_failures WHERE key = ? AND at = ?",
+                          (attempt.client_key, attempt.at)).fetchone()
+        if row[0]:
+            con.execute("DELETE FROM login_failures WHERE key = ? AND at = ?", (attempt.client_key, attempt.at))
+            con.executemany("INSERT INTO login_failures (key, at) VALUES (?, ?)",
+                            [(attempt.client_key, attempt.at)] * (row[0] - 1))
 
 
 def locked(store: Store, name: str, client: str, limits: Limits, now: float | None = None) -> Lockout | None:
     """The lockout that a new attempt for ``name`` from ``client`` would meet now, if any (read only)."""
     now = time.time() if now is None else float(now)
     since = now - limits.window_seconds
-    con = store.connect()
-    try:
+    with store.snapshot() as con:
         for key, limit in ((name_key(name), limits.attempts), (client_key(client), limits.per_client)):
             wait = _retry_after(_times(con, key, since), limit, limits.window_seconds, now)
             if wait is not None:
                 return Lockout(key, wait)
-    finally:
-        con.close()
     return None
 
 

@@ -24,7 +24,7 @@ from .engines import make_assigner
 from .eventfiles import event_path, read_event_arrays
 from .metrics import N_DAYS, PERIOD_START, POINT_METRICS
 from .online import ONLINE_FILE, read_online, write_online
-from .store import Store
+from .store import SET_META, Store
 
 
 @dataclass
@@ -73,11 +73,9 @@ def compute_cube(atlas: Atlas, store: Store, events_dir: Path | None, checks_fil
         x, y, day = read_event_arrays(path)
         xs.append(x), ys.append(y), days.append(day)
         metric_of.append(np.full(len(x), METRIC_KEYS.index(key), dtype=np.int8))
-    con = store.connect()
-    try:
-        records = pd.read_sql_query("SELECT metric, day, lon, lat FROM records", con)
-    finally:
-        con.close()
+    with store.snapshot() as con:
+        records = pd.DataFrame(con.execute("SELECT metric, day, lon, lat FROM records").fetchall(),
+                               columns=["metric", "day", "lon", "lat"])
     records = records[records["metric"].isin(METRIC_KEYS)]
     if len(records):
         xs.append(records["lon"].to_numpy(float)), ys.append(records["lat"].to_numpy(float))
@@ -121,17 +119,19 @@ def write_cube(con, atlas: Atlas, cube: np.ndarray, checks: tuple[np.ndarray, np
     if log:
         log(f"counts: wrote {n:,} series (metric × grid, in transaction)")
     count_store.write_checkpoints(con, *checks)
-    con.execute("INSERT OR REPLACE INTO meta VALUES ('counts_built_at', ?)",
-                (dt.datetime.now().isoformat(timespec="seconds"),))
+    con.execute(SET_META, ("counts_built_at", dt.datetime.now().isoformat(timespec="seconds")))
     return n
 
 
 def rebuild(atlas: Atlas, store: Store, events_dir: Path | None, checks_file: Path | None, *, log=print,
-            online_file: Path | None = None, engine: str = "local", scheduler: str | None = None) -> RebuildReport:
+            online_file: Path | None = None, engine: str = "local", scheduler: str | None = None,
+            publish_areas: bool = False) -> RebuildReport:
     """Recompute all counts from the sources and swap them in atomically (the join on ``engine``).
 
     The grid workers' daily online figures (``online_file``, by default the demo's file next to
     ``events_dir``) are loaded in the same transaction; without such a file the stored ones stay.
+    ``publish_areas`` also makes ``atlas`` the store's areas, in the same transaction (a new demo
+    city into a PostGIS store; the embedded store reads the demo folder's file anyway).
     """
     cube, checks, report = compute_cube(atlas, store, events_dir, checks_file, make_assigner(atlas, engine, scheduler))
     if online_file is None and events_dir is not None:
@@ -141,6 +141,8 @@ def rebuild(atlas: Atlas, store: Store, events_dir: Path | None, checks_file: Pa
         n = write_cube(con, atlas, cube, checks, log=log)
         if online is not None:
             write_online(con, online)
+        if publish_areas and store.dialect != "sqlite":
+            store.save_atlas(con, atlas, Path(events_dir).parent if events_dir else None)
     points = sum(v for k, v in report.points.items() if k != "checkpoint_checks")
     log(f"counts: {n:,} series (metric × grid) from {points:,} points and "
         f"{report.points.get('checkpoint_checks', 0):,} checkpoint checks; join and sums in {report.seconds:.1f} s")

@@ -8,16 +8,15 @@ import shows up everywhere without a restart.
 from __future__ import annotations
 
 import datetime as dt
-import os
 import threading
 
 import pandas as pd
 
 from . import counts as _counts
-from .areas import Atlas, areas_file
+from .areas import Atlas
 from .metrics import METRICS, PERIOD_END, PERIOD_START
 from .settings import Settings
-from .store import Store
+from .store import open_store
 
 
 class AtlasService:
@@ -25,7 +24,7 @@ class AtlasService:
 
     def __init__(self, settings: Settings):
         self.settings = settings
-        self.store = Store(settings.store_path)
+        self.store = open_store(settings)
         self._lock = threading.Lock()
         self._cube: _counts.CountCube | None = None
         self._cube_atlas: Atlas | None = None
@@ -35,12 +34,12 @@ class AtlasService:
 
     @property
     def atlas(self) -> Atlas:
-        """The areas and checkpoints, loaded on first use and again whenever areas.gpkg is
-        replaced (a grid boundary update swaps the file), so re-zoned grids show without restart."""
-        stamp = _file_stamp(areas_file(self.settings.demo_dir))
+        """The areas and checkpoints, loaded on first use and again whenever the store's areas
+        are replaced (a grid boundary update), so re-zoned grids show without restart."""
+        stamp = self.store.areas_stamp(self.settings.demo_dir)
         with self._atlas_lock:
             if self._atlas is None or stamp != self._atlas_stamp:
-                self._atlas = Atlas.load(self.settings.demo_dir)
+                self._atlas = self.store.load_atlas(self.settings.demo_dir)
                 self._atlas_stamp = stamp
             return self._atlas
 
@@ -81,13 +80,4 @@ class AtlasService:
             "totals": self.summary("330200"),
             "period": [PERIOD_START.isoformat(), PERIOD_END.isoformat()],
         }
-
-
-def _file_stamp(path) -> tuple | None:
-    """What changes when a file is replaced or rewritten (None if it is missing)."""
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return st.st_ino, st.st_mtime_ns, st.st_size
 

@@ -62,6 +62,12 @@ class Settings(BaseSettings):
     small_count_threshold: int = Field(5, ge=2)
     # Source line printed on exported maps; empty means the demo data's own description.
     export_source: str = ""
+    # The store (issue 9): empty means the embedded SQLite file under data_dir. A URL such as
+    # postgresql://user@host:5432/gridatlas means PostgreSQL with PostGIS (areas, counts,
+    # records and users there; several server processes and machines can share it), with
+    # Grid Atlas's tables in the schema database_schema (created if missing).
+    database_url: str = ""
+    database_schema: str = Field("gridatlas", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
     # Access control (issue 7). Send the session cookie over HTTPS only: set true in
     # production behind TLS (the demo on http://127.0.0.1 needs false).
     session_cookie_secure: bool = False

@@ -1,10 +1,20 @@
-"""The embedded store: one SQLite file holding counts (laid out by :mod:`geo.count_store`),
-checkpoint checks, imported records, users and the audit log. No server is needed.
+"""Where Grid Atlas keeps its counts, records, users and audit log: one of two stores.
 
-Writers change it only inside one transaction (:meth:`Store.transaction`), and every write
-bumps ``meta.version``; readers cache what they load and reload when the version moves. A
-process killed mid-write leaves the previous state, because SQLite rolls back an unfinished
-transaction from its journal on the next open.
+* :class:`SqliteStore`, the embedded default: one SQLite file under the data folder; no server.
+  The areas and checkpoints stay in the demo folder's ``areas.gpkg``.
+* :class:`geo.postgis_store.PostgisStore`, chosen by ``GRIDATLAS_DATABASE_URL=postgresql://…``:
+  PostgreSQL with PostGIS, for several server processes and machines on the same data. The
+  areas and checkpoints live there too, in PostGIS tables with spatial indexes.
+
+:func:`open_store` picks one from the settings. Both offer the same small interface, and the
+modules that read and write (counts, records, users, audit) write SQL that both understand:
+``?`` placeholders and ``INSERT … ON CONFLICT``. ``connection.dialect`` tells the two apart
+where they must differ.
+
+Writers change a store only inside one transaction (:meth:`Store.transaction`), one writer at
+a time, and every write of counts bumps ``meta.version``; readers cache what they load and
+reload when the version moves, in this process or any other. A process killed mid-write leaves
+the previous state: the database rolls back a transaction its client never committed.
 """
 
 from __future__ import annotations
@@ -50,6 +60,135 @@ CREATE INDEX IF NOT EXISTS login_failures_key ON login_failures (key, at);
 CREATE INDEX IF NOT EXISTS login_failures_at ON login_failures (at);
 """
 
+# Portable statements both stores run as they are.
+SET_META = "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+BUMP_VERSION = "UPDATE meta SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT) WHERE key = 'version'"
+READ_VERSION = "SELECT value FROM meta WHERE key = 'version'"
+
+
+class StoreBusy(Exception):
+    """Another writer held the store longer than the caller was willing to wait."""
+
+
+class Store:
+    """What every store offers; see :class:`SqliteStore` and :class:`geo.postgis_store.PostgisStore`."""
+
+    #: "sqlite" or "postgis"
+    dialect: str
+    #: Names this store among others in one process (caches are kept per store).
+    key: str
+
+    def connect(self):
+        """A connection with the schema in place, in autocommit mode; the caller closes it."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Let go of kept connections (a no-op where there are none to keep)."""
+
+    @contextmanager
+    def transaction(self, bump_version: bool = True, wait_seconds: float | None = None):
+        """Yield a connection inside one write transaction; commit at the end, roll back on any error.
+
+        Writers take turns: a second writer waits for the first to commit. The version is bumped
+        inside the same transaction, so a reader sees either the old data with the old version or
+        the new data with the new one. Writes that change no count (users, the audit log) pass
+        ``bump_version=False``: they must not make every reader reload its counts. With
+        ``wait_seconds``, :class:`StoreBusy` is raised instead of waiting longer for another writer.
+        """
+        raise NotImplementedError
+        yield
+
+    @contextmanager
+    def snapshot(self):
+        """Yield a connection whose reads all see the same commit (e.g. the version and the counts)."""
+        raise NotImplementedError
+        yield
+
+    def query(self, sql: str, params=()) -> list[tuple]:
+        """All rows of one read-only statement."""
+        raise NotImplementedError
+
+    def exists(self) -> bool:
+        """Whether the store has been created (a new SQLite file is not, until first written)."""
+        return True
+
+    def version(self) -> int:
+        """The number of committed writes so far (0 for a new store)."""
+        if not self.exists():
+            return 0
+        return int(self.query(READ_VERSION)[0][0])
+
+    def get_meta(self, key: str, default: str | None = None) -> str | None:
+        """Read one metadata value."""
+        rows = self.query("SELECT value FROM meta WHERE key = ?", (key,))
+        return rows[0][0] if rows else default
+
+    def set_meta(self, con, key: str, value: str) -> None:
+        """Write one metadata value inside the caller's transaction."""
+        con.execute(SET_META, (key, value))
+
+    # Areas: where the atlas lives. SQLite leaves them in the demo folder's GeoPackage.
+
+    def load_atlas(self, demo_dir: Path):
+        """The atlas of this store's areas (``demo_dir``'s GeoPackage seeds a new PostGIS store)."""
+        from .areas import Atlas
+
+        return Atlas.load(demo_dir)
+
+    def save_atlas(self, con, atlas, demo_dir: Path) -> None:
+        """Replace the stored areas with ``atlas``, as the last step of the caller's transaction."""
+        from .areas import areas_file, write_atlas_file
+
+        write_atlas_file(atlas, areas_file(demo_dir))
+
+    def areas_stamp(self, demo_dir: Path):
+        """Changes whenever the areas are replaced (a grid boundary update), so caches reload."""
+        from .areas import areas_file
+
+        try:
+            st = os.stat(areas_file(demo_dir))
+        except OSError:
+            return None
+        return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+
+def open_store(settings) -> Store:
+    """The store the settings name: PostGIS when ``database_url`` is set, else the SQLite file.
+
+    One object per database in a process, so its connection pool is shared."""
+    if settings.database_url:
+        from .postgis_store import PostgisStore
+
+        key = (settings.database_url, settings.database_schema)
+        with _OPEN_LOCK:
+            store = _OPEN.get(key)
+            if store is None or store.pid != os.getpid():
+                store = _OPEN[key] = PostgisStore(settings.database_url, settings.database_schema)
+            return store
+    return SqliteStore(settings.store_path)
+
+
+_OPEN: dict[tuple, Store] = {}
+_OPEN_LOCK = threading.Lock()
+
+
+def close_stores() -> None:
+    """Close the connection pools of every database store this process opened (each reopens
+    on its next use): for a command that is done, or a test run that opened many."""
+    import sys
+
+    postgis = sys.modules.get("geo.postgis_store")  # loaded only if a database store was opened
+    if postgis is not None:
+        postgis.close_all()
+
+
+
+
+class SqliteConnection(sqlite3.Connection):
+    """A sqlite3 connection that says which dialect it speaks."""
+
+    dialect = "sqlite"
+
 
 # Files (path, device, inode) whose schema this process has put in place.
 _SCHEMA_READY: set[tuple] = set()
@@ -58,16 +197,26 @@ _READERS = threading.local()
 _KEEP_READERS = 4
 
 
-class Store:
+class SqliteStore(Store):
     """A handle on the SQLite store at ``path`` (created with its schema on first use)."""
+
+    dialect = "sqlite"
 
     def __init__(self, path: Path):
         self.path = Path(path)
+        self.key = str(self.path)
+
+    def __repr__(self) -> str:
+        return f"SqliteStore({str(self.path)!r})"
+
+    def exists(self) -> bool:
+        """Whether the store's file exists."""
+        return self.path.exists()
 
     def connect(self) -> sqlite3.Connection:
         """Open a connection with the schema in place. WAL lets readers go on during a rebuild."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        con = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+        con = sqlite3.connect(self.path, timeout=60, isolation_level=None, factory=SqliteConnection)
         con.execute("PRAGMA synchronous=NORMAL")
         # Every request opens a connection: the schema is checked once per file and process
         # (a file replaced on disk is a new inode, and is checked again).
@@ -78,7 +227,7 @@ class Store:
             count_store.migrate(con)
             # Insert only when missing: an INSERT takes the write lock even when it inserts
             # nothing, and opening a connection must not wait for a long import to commit.
-            if con.execute("SELECT 1 FROM meta WHERE key = 'version'").fetchone() is None:
+            if con.execute(READ_VERSION).fetchone() is None:
                 con.execute("INSERT OR IGNORE INTO meta VALUES ('version', '0')")
             _SCHEMA_READY.add(self._file_id())
         return con
@@ -93,20 +242,21 @@ class Store:
         return (str(self.path.resolve()), st.st_dev, st.st_ino)
 
     @contextmanager
-    def transaction(self, bump_version: bool = True):
-        """Yield a connection inside BEGIN IMMEDIATE … COMMIT; roll back on any error.
-
-        The version is bumped inside the same transaction, so a reader sees either the old
-        data with the old version or the new data with the new one. Writes that change no
-        count (users, the audit log) pass ``bump_version=False``: they must not make every
-        reader reload its counts.
-        """
+    def transaction(self, bump_version: bool = True, wait_seconds: float | None = None):
+        """See :meth:`Store.transaction`; BEGIN IMMEDIATE takes SQLite's one write lock."""
         con = self.connect()
         try:
-            con.execute("BEGIN IMMEDIATE")
+            if wait_seconds is not None:
+                con.execute(f"PRAGMA busy_timeout = {int(wait_seconds * 1000)}")
+            try:
+                con.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as err:
+                if wait_seconds is not None and "locked" in str(err):
+                    raise StoreBusy(str(err)) from None
+                raise
             yield con
             if bump_version:
-                con.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'version'")
+                con.execute(BUMP_VERSION)
             con.execute("COMMIT")
         except BaseException:
             if con.in_transaction:
@@ -115,16 +265,16 @@ class Store:
         finally:
             con.close()
 
-    def version(self) -> int:
-        """The number of committed writes so far (0 for a new store)."""
-        if not self.path.exists():
-            return 0
-        return int(self.query("SELECT value FROM meta WHERE key = 'version'")[0][0])
-
-    def get_meta(self, key: str, default: str | None = None) -> str | None:
-        """Read one metadata value."""
-        rows = self.query("SELECT value FROM meta WHERE key = ?", (key,))
-        return rows[0][0] if rows else default
+    @contextmanager
+    def snapshot(self):
+        """See :meth:`Store.snapshot`: a deferred transaction reads from one WAL snapshot."""
+        con = self.connect()
+        try:
+            con.execute("BEGIN")
+            yield con
+            con.execute("COMMIT")
+        finally:
+            con.close()
 
     def query(self, sql: str, params=()) -> list[tuple]:
         """All rows of one read-only statement, on a connection this thread keeps open.

@@ -27,13 +27,12 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import secrets
-import sqlite3
 from dataclasses import dataclass
 
 from .errors import BadParameter, Forbidden
 from .hierarchy import CITY_CODE
 from .scope import Scope, check_role_area
-from .store import Store
+from .store import Store, StoreBusy
 from .users import check_name
 
 DEFAULT_DAYS = 30
@@ -223,14 +222,11 @@ def check_session(store: Store, name: str, stamp: str, *, now: dt.datetime | Non
 
 def _touch(store: Store, name: str, t: dt.datetime) -> None:
     """Write last_seen_at, but never wait for a long import to commit: a poll must not hang."""
-    con = store.connect()
     try:
-        con.execute("PRAGMA busy_timeout = 200")
-        con.execute("UPDATE wall_devices SET last_seen_at = ? WHERE name = ?", (_iso(t), name))
-    except sqlite3.OperationalError:
-        pass  # locked by a writer: the next poll notes it
-    finally:
-        con.close()
+        with store.transaction(bump_version=False, wait_seconds=0.2) as con:
+            con.execute("UPDATE wall_devices SET last_seen_at = ? WHERE name = ?", (_iso(t), name))
+    except StoreBusy:
+        pass  # another writer holds the store: the next poll notes it
 
 
 __all__ = ["DEFAULT_DAYS", "Device", "DeviceRefused", "MAX_DAYS", "check_area", "check_session", "claim",

@@ -8,7 +8,7 @@ import pytest
 
 from bench.bench_auth import BENCH_USER, bench_data, ensure_bench_user, login, session_cookie
 from geo.bench import SCRATCH_MARK
-from geo.store import Store
+from geo.store import open_store
 from geo.users import get_user
 from web import create_app
 
@@ -32,23 +32,23 @@ def serve():
         server.server_close()
 
 
-def test_bench_user_only_in_a_scratch_copy(demo_settings):
+def test_bench_user_only_in_a_scratch_copy(sqlite_demo_settings):
     with pytest.raises(SystemExit, match="not a bench scratch copy"):
-        ensure_bench_user(demo_settings.data_path)
-    assert get_user(Store(demo_settings.store_path), BENCH_USER) is None
+        ensure_bench_user(sqlite_demo_settings.data_path)
+    assert get_user(open_store(sqlite_demo_settings), BENCH_USER) is None
 
 
-def test_bench_data_copies_and_cleans_up(demo_settings):
-    with bench_data(demo_settings.data_path) as path:
-        assert path != demo_settings.data_path and (path / SCRATCH_MARK).exists()
+def test_bench_data_copies_and_cleans_up(sqlite_demo_settings):
+    with bench_data(sqlite_demo_settings.data_path) as path:
+        assert path != sqlite_demo_settings.data_path and (path / SCRATCH_MARK).exists()
         with bench_data(path) as same:  # a scratch copy is used as it is
             assert same == path
     assert not path.exists()
 
 
-def test_signed_in_cookie_opens_a_page(demo_settings, serve):
-    with bench_data(demo_settings.data_path) as path:
-        base = serve(create_app({"SETTINGS": {"data_dir": str(path), "secret_key": "bench-test"}}))
+def test_signed_in_cookie_opens_a_page(sqlite_demo_settings, serve):
+    with bench_data(sqlite_demo_settings.data_path) as path:
+        base = serve(create_app({"SETTINGS": {"data_dir": str(path), "database_url": "", "secret_key": "bench-test"}}))
         name, password = ensure_bench_user(path)
         assert ensure_bench_user(path)[1] != password  # run again: a new password, same user
         with pytest.raises(SystemExit, match="HTTP 401"):

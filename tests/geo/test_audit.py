@@ -1,17 +1,15 @@
 """The audit log: appended entries, newest first, filtered; CLI imports and exports land in it."""
 
-import sqlite3
-
 import pytest
 
 from geo import audit
 from geo.cli_users import audit_command
-from geo.store import Store
+from geo.store import open_store
 
 
 @pytest.fixture
-def store(tmp_path):
-    return Store(tmp_path / "gridatlas.sqlite")
+def store(new_store):
+    return new_store()
 
 
 def test_entries_come_back_newest_first_and_can_be_filtered(store):
@@ -48,24 +46,20 @@ def test_writing_the_log_does_not_bump_the_data_version(store):
 
 def test_the_log_is_a_table_of_the_store(store):
     audit.record(store, "alice", "export", "330200")
-    con = sqlite3.connect(store.path)
-    assert con.execute("SELECT user, action FROM audit_log").fetchall() == [("alice", "export")]
-    con.close()
+    assert store.query('SELECT "user", action FROM audit_log') == [("alice", "export")]
 
 
-def test_cli_imports_and_exports_are_audited_but_dry_runs_are_not(tmp_path):
+def test_cli_imports_and_exports_are_audited_but_dry_runs_are_not(empty_settings):
     from argparse import Namespace
 
-    from geo.settings import get_settings
-
-    settings = get_settings(data_dir=tmp_path)
+    settings = empty_settings()
     audit_command(Namespace(command="ingest", file="visits.csv", metric="visits", func=None), settings, "ok")
     audit_command(Namespace(command="grids", file="grids.gpkg", area="330212101", dry_run=True, func=None),
                   settings, "ok")
     audit_command(Namespace(command="export", area="330212", within="330200", file=None, func=None), settings,
                   "failed: BadParameter")
     audit_command(Namespace(command="status", func=None), settings, "ok")
-    got = audit.entries(Store(settings.store_path))
+    got = audit.entries(open_store(settings))
     assert [(e.action, e.target, e.outcome) for e in got] == [
         ("export", "330212", "failed: BadParameter"), ("import", "visits.csv", "ok")]
     assert got[1].user.startswith("cli:") and got[1].detail["metric"] == "visits"

@@ -12,7 +12,8 @@ from geo import bench
 from geo.bench import PARTS, ROWS_PREFIX, SCRATCH_MARK, parse_parts, print_rows, run_script, scratch_data_dir
 from geo.cli import main
 from geo.errors import BadParameter
-from geo.store import Store
+from geo.store import open_store
+from tests.stores import use_location
 
 
 @pytest.mark.parametrize("only, skip, expected", [
@@ -31,12 +32,12 @@ def test_unknown_part_is_named():
         parse_parts("join,tiles")
 
 
-def test_scratch_copy_has_the_counts_and_leaves_the_store_alone(demo_settings, tmp_path):
-    scratch = scratch_data_dir(demo_settings, parent=tmp_path)
+def test_scratch_copy_has_the_counts_and_leaves_the_store_alone(sqlite_demo_settings, tmp_path):
+    scratch = scratch_data_dir(sqlite_demo_settings, parent=tmp_path)
     assert (scratch.data_path / SCRATCH_MARK).exists()
-    assert scratch.demo_dir.resolve() == demo_settings.demo_dir.resolve()
-    original = Store(demo_settings.store_path)
-    copy = Store(scratch.store_path)
+    assert scratch.demo_dir.resolve() == sqlite_demo_settings.demo_dir.resolve()
+    original = open_store(sqlite_demo_settings)
+    copy = open_store(scratch)
     assert copy.version() == original.version()
     with copy.transaction() as con:
         con.execute("INSERT OR REPLACE INTO meta VALUES ('bench_probe', 'x')")
@@ -44,10 +45,10 @@ def test_scratch_copy_has_the_counts_and_leaves_the_store_alone(demo_settings, t
     assert original.get_meta("bench_probe") is None
 
 
-def test_join_and_rebuild_rows(demo_settings, monkeypatch, tmp_path, capsys):
-    monkeypatch.setenv("GRIDATLAS_DATA_DIR", str(demo_settings.data_path))
+def test_join_and_rebuild_rows(sqlite_demo_settings, monkeypatch, tmp_path, capsys):
+    use_location(monkeypatch, sqlite_demo_settings)
     monkeypatch.setattr(bench.tempfile, "tempdir", str(tmp_path))  # where the scratch copy goes
-    version = Store(demo_settings.store_path).version()
+    version = open_store(sqlite_demo_settings).version()
     assert main(["bench", "--scale", "0.002", "--seed", "7", "--only", "join,rebuild"]) == 0
     out = capsys.readouterr().out
     table = out[out.rindex("\n\n"):]
@@ -58,7 +59,7 @@ def test_join_and_rebuild_rows(demo_settings, monkeypatch, tmp_path, capsys):
     assert "load average" in table
     assert "page HTML" not in table and "server:" not in table
     # The rebuild wrote into a scratch copy, which is gone; the user's store did not move.
-    assert Store(demo_settings.store_path).version() == version
+    assert open_store(sqlite_demo_settings).version() == version
     assert list(tmp_path.iterdir()) == []
 
 
@@ -88,8 +89,8 @@ def test_table_prints_targets_in_brackets(capsys):
     assert lines[1] == "read events file  12.13 M points"
 
 
-def test_scratch_store_is_a_real_sqlite_copy(demo_settings, tmp_path):
-    scratch = scratch_data_dir(demo_settings, parent=tmp_path)
+def test_scratch_store_is_a_real_sqlite_copy(sqlite_demo_settings, tmp_path):
+    scratch = scratch_data_dir(sqlite_demo_settings, parent=tmp_path)
     con = sqlite3.connect(scratch.store_path)
     try:
         assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import shutil
-import sqlite3
 
 import geopandas as gpd
 import numpy as np
@@ -18,15 +16,15 @@ import pytest
 import shapely
 
 from geo import count_store
-from geo.areas import Atlas, areas_file
+from geo.areas import areas_file
 from geo.boundaries import GridUpdateRefused, check_tiling, update_grids
 from geo.cli import main
 from geo.counts import CountCube
 from geo.ingest import ingest_file, recent_imports
 from geo.rebuild import compute_cube
 from geo.service import AtlasService
-from geo.settings import get_settings
-from geo.store import Store
+from geo.store import open_store
+from tests.stores import copy_settings, use_location
 
 TOWN = "330212101"  # 云龙镇
 
@@ -34,8 +32,7 @@ TOWN = "330212101"  # 云龙镇
 @pytest.fixture
 def settings(demo_settings, tmp_path):
     data = tmp_path / "data"
-    shutil.copytree(demo_settings.data_path, data)
-    return get_settings(data_dir=data, secret_key="test")
+    return copy_settings(demo_settings, data, secret_key="test")
 
 
 @pytest.fixture(scope="module")
@@ -74,13 +71,11 @@ def _digest(path) -> str:
 
 
 def _store_state(settings):
-    con = sqlite3.connect(settings.store_path)
-    try:
-        return (con.execute("SELECT value FROM meta WHERE key = 'version'").fetchone()[0],
+    with open_store(settings).snapshot() as con:
+        return (con.execute("SELECT key, value FROM meta WHERE key IN ('version', 'areas_version') "
+                            "ORDER BY key").fetchall(),
                 con.execute("SELECT * FROM records ORDER BY 1, 2").fetchall(),
                 count_store.counts_rows(con).to_records(index=False).tolist())
-    finally:
-        con.close()
 
 
 def test_the_demo_grids_tile_their_town(atlas, town_grids):
@@ -124,16 +119,15 @@ def test_a_boundary_update_moves_a_village_s_counts(settings, atlas, town_grids,
     assert new_code in service.atlas.grid_codes and code not in service.atlas.grid_codes
 
     # The records follow, the villages are re-outlined, and the counts equal a full rebuild.
-    con = sqlite3.connect(settings.store_path)
-    assert {r[0] for r in con.execute("SELECT grid_code FROM records WHERE record_id LIKE 'M%'")} == {new_code}
-    con.close()
-    fresh = Atlas.load(settings.demo_dir)
+    store = open_store(settings)
+    assert {r[0] for r in store.query("SELECT grid_code FROM records WHERE record_id LIKE 'M%'")} == {new_code}
+    fresh = store.load_atlas(settings.demo_dir)
     outline = fresh.geometry_of(village_b)
     assert outline.contains(point) and not fresh.geometry_of(village_a).contains(point)
     assert fresh.grids.loc[fresh.grids["code"] == new_code, "name"].iloc[0].endswith(f"第{int(new_code[12:])}网格")
-    cube, _, _ = compute_cube(fresh, Store(settings.store_path), settings.demo_dir / "events",
+    cube, _, _ = compute_cube(fresh, store, settings.demo_dir / "events",
                               settings.demo_dir / "checkpoint_checks.parquet")
-    assert np.array_equal(CountCube.load(Store(settings.store_path), fresh).values, cube)
+    assert np.array_equal(CountCube.load(store, fresh).values, cube)
     assert check_tiling(fresh, fresh.grids[fresh.grids["code"].str.startswith(TOWN)], TOWN) == []
     assert recent_imports(settings)[0]["kind"] == "grids"  # the update is in the import log
 
@@ -184,7 +178,7 @@ def test_a_village_left_without_grids_is_refused(atlas, town_grids):
 
 
 def test_cli_refusal_lists_the_problems_and_exits_non_zero(settings, atlas, town_grids, tmp_path, monkeypatch, capsys):
-    monkeypatch.setenv("GRIDATLAS_DATA_DIR", str(settings.data_path))
+    use_location(monkeypatch, settings)
     path = _write(_spoiled(atlas, town_grids), tmp_path / "bad.geojson")
     assert main(["grids", "update", path]) == 4
     err = capsys.readouterr().err

@@ -8,6 +8,7 @@ import pytest
 
 from geo.cli import main
 from geo.settings import PROJECT_ROOT
+from tests.stores import use_location
 
 
 @pytest.fixture()
@@ -57,7 +58,7 @@ def test_errors_are_one_line_without_traceback(tmp_path, grids_file):
 
 
 def test_bench_prints_throughput_ratio_and_memory(demo_settings, monkeypatch, capsys):
-    monkeypatch.setenv("GRIDATLAS_DATA_DIR", str(demo_settings.data_path))
+    use_location(monkeypatch, demo_settings)
     assert main(["bench", "--scale", "0.002", "--seed", "7", "--only", "join"]) == 0
     out = capsys.readouterr().out
     assert "M pts/s" in out and "x geopandas.sjoin, 0 mismatches" in out and "MB RSS" in out

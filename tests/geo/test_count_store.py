@@ -7,7 +7,7 @@ import pytest
 
 from geo import count_store
 from geo.metrics import N_DAYS
-from geo.store import Store
+from geo.store import SqliteStore
 
 CODES = np.array(["330203001001001", "330203001001002", "330203001002001"])
 
@@ -19,8 +19,8 @@ def _cube(rng):
     return cube
 
 
-def test_a_cube_comes_back_as_written_and_empty_series_take_no_row(tmp_path):
-    store = Store(tmp_path / "s.sqlite")
+def test_a_cube_comes_back_as_written_and_empty_series_take_no_row(new_store):
+    store = new_store()
     cube = _cube(np.random.default_rng(1))
     with store.transaction() as con:
         written = count_store.write_all(con, CODES, cube)
@@ -37,8 +37,8 @@ def test_a_cube_comes_back_as_written_and_empty_series_take_no_row(tmp_path):
     assert (risk["grid_code"], risk["day"], risk["value"]) == (CODES[1], "2020-02-03", 7)
 
 
-def test_adding_deltas_moves_single_days_and_drops_series_that_reach_zero(tmp_path):
-    store = Store(tmp_path / "s.sqlite")
+def test_adding_deltas_moves_single_days_and_drops_series_that_reach_zero(new_store):
+    store = new_store()
     cube = _cube(np.random.default_rng(2))
     with store.transaction() as con:
         count_store.write_all(con, CODES, cube)
@@ -54,8 +54,8 @@ def test_adding_deltas_moves_single_days_and_drops_series_that_reach_zero(tmp_pa
         con.close()
 
 
-def test_a_delta_below_zero_is_refused_and_the_transaction_changes_nothing(tmp_path):
-    store = Store(tmp_path / "s.sqlite")
+def test_a_delta_below_zero_is_refused_and_the_transaction_changes_nothing(new_store):
+    store = new_store()
     cube = _cube(np.random.default_rng(3))
     with store.transaction() as con:
         count_store.write_all(con, CODES, cube)
@@ -69,8 +69,8 @@ def test_a_delta_below_zero_is_refused_and_the_transaction_changes_nothing(tmp_p
         con.close()
 
 
-def test_checkpoint_series_round_trip(tmp_path):
-    store = Store(tmp_path / "s.sqlite")
+def test_checkpoint_series_round_trip(new_store):
+    store = new_store()
     codes = np.array(["330203001K0001", "330203001K0002", "330203001K0003"])
     daily = np.zeros((3, N_DAYS), dtype=np.int64)
     daily[0, :5] = [1, 2, 3, 4, 5]
@@ -82,7 +82,8 @@ def test_checkpoint_series_round_trip(tmp_path):
     np.testing.assert_array_equal(got, daily[[0, 2]])
 
 
-def test_a_store_with_the_old_per_day_tables_is_migrated_on_open(tmp_path):
+def test_a_sqlite_store_with_the_old_per_day_tables_is_migrated_on_open(tmp_path):
+    # SQLite only: PostGIS stores started with the series tables.
     path = tmp_path / "old.sqlite"
     con = sqlite3.connect(path)
     con.executescript("""
@@ -98,7 +99,7 @@ def test_a_store_with_the_old_per_day_tables_is_migrated_on_open(tmp_path):
         INSERT INTO checkpoint_checks VALUES ('330203001K0001', '2020-01-25', 12);
     """)
     con.close()
-    store = Store(path)
+    store = SqliteStore(path)
     con = store.connect()
     try:
         tables = {name for (name,) in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
@@ -112,13 +113,13 @@ def test_a_store_with_the_old_per_day_tables_is_migrated_on_open(tmp_path):
     assert list(known) == ["330203001K0001"] and daily[0, 1] == 12 and daily.sum() == 12
 
 
-def test_adding_to_thousands_of_series_at_once_matches_one_by_one(tmp_path):
+def test_adding_to_thousands_of_series_at_once_matches_one_by_one(new_store):
     # Over 2,000 (metric, grid) pairs are read in one scan instead of by key: same result.
     codes = np.array([f"330203001{i:06d}" for i in range(1500)])
     rng = np.random.default_rng(4)
     cube = np.zeros((len(count_store.METRIC_KEYS), len(codes), N_DAYS), dtype=np.int64)
     cube[:2] = rng.poisson(2, size=(2, len(codes), N_DAYS))
-    store = Store(tmp_path / "s.sqlite")
+    store = new_store()
     with store.transaction() as con:
         count_store.write_all(con, codes, cube[:, :1000])  # the last 500 grids have no series yet
     m = np.repeat([0, 1], len(codes))

@@ -10,12 +10,12 @@ from geo.errors import AreaNotFound, BadParameter
 from geo.eventfiles import event_path, read_event_arrays
 from geo.join import GridIndex
 from geo.metrics import METRICS, PERIOD_START
-from geo.store import Store
+from geo.store import open_store
 
 
 @pytest.fixture(scope="module")
 def cube(demo_settings, atlas):
-    return CountCube.load(Store(demo_settings.store_path), atlas)
+    return CountCube.load(open_store(demo_settings), atlas)
 
 
 @pytest.mark.parametrize("metric", list(METRICS))

@@ -1,14 +1,14 @@
 """The Dask engine gives exactly the local engine's answer, on a real LocalCluster of 2 workers,
 for the join itself and for a whole import."""
 
-import shutil
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from geo.dask_engine import assign_dask
-from geo.store import Store
+from geo.store import open_store
+from tests.stores import copy_settings, use_location
 
 
 @pytest.mark.slow
@@ -33,7 +33,6 @@ def test_ingest_on_a_dask_scheduler_stores_what_the_local_engine_stores(demo_set
     from geo import count_store
     from geo.cli import main
     from geo.ingest import ingest_file
-    from geo.settings import get_settings
 
     rng = np.random.default_rng(8)
     minx, miny, maxx, maxy = atlas.grids.total_bounds
@@ -46,7 +45,7 @@ def test_ingest_on_a_dask_scheduler_stores_what_the_local_engine_stores(demo_set
     frame.to_csv(tmp_path / "visits.csv", index=False)
 
     def state(settings):
-        con = Store(settings.store_path).connect()
+        con = open_store(settings).connect()
         try:
             return (con.execute("SELECT metric, record_id, day, lon, lat, grid_code FROM records "
                                 "ORDER BY 1, 2").fetchall(),
@@ -56,13 +55,12 @@ def test_ingest_on_a_dask_scheduler_stores_what_the_local_engine_stores(demo_set
 
     copies = {}
     for name in ("local", "dask"):
-        shutil.copytree(demo_settings.data_path, tmp_path / name)
-        copies[name] = get_settings(data_dir=tmp_path / name, secret_key="test")
+        copies[name] = copy_settings(demo_settings, tmp_path / name, secret_key="test")
     local = ingest_file(copies["local"], tmp_path / "visits.csv", metric="visits", atlas=atlas)
     assert local.accepted > 1000 and local.rejected > 100  # part of the box is outside the city
     # The command line with --scheduler: the join runs on a real cluster of 2 worker processes.
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
-        monkeypatch.setenv("GRIDATLAS_DATA_DIR", str(copies["dask"].data_path))
+        use_location(monkeypatch, copies["dask"])
         assert main(["ingest", str(tmp_path / "visits.csv"), "--metric", "visits",
                      "--engine", "dask", "--scheduler", cluster.scheduler_address]) == 0
         assert cluster.scheduler.transition_counter > 0  # the join did run on this cluster

@@ -30,6 +30,7 @@ from geo.metrics import METRICS
 from geo.scalebar import nice_length
 from geo.service import AtlasService
 from geo.settings import PROJECT_ROOT
+from tests.stores import location_env, use_location
 
 CITY = "330200"
 DISTRICT = "330212"  # 鄞州区
@@ -325,7 +326,7 @@ def test_texts_are_never_parsed_as_mathtext(service):
 # --- command line --------------------------------------------------------------------------------
 
 def test_cli_writes_one_file(demo_settings, monkeypatch, tmp_path, capsys):
-    monkeypatch.setenv("GRIDATLAS_DATA_DIR", str(demo_settings.data_path))
+    use_location(monkeypatch, demo_settings)
     out = tmp_path / "town.pdf"
     assert main(["export", "--area", TOWN, "--metric", "home_quarantine", "--from", "2020-02-01",
                  "--to", "2020-02-10", "--format", "pdf", "-o", str(out)]) == 0
@@ -335,7 +336,7 @@ def test_cli_writes_one_file(demo_settings, monkeypatch, tmp_path, capsys):
 
 
 def test_cli_takes_the_format_from_the_file_name(demo_settings, monkeypatch, tmp_path):
-    monkeypatch.setenv("GRIDATLAS_DATA_DIR", str(demo_settings.data_path))
+    use_location(monkeypatch, demo_settings)
     out = tmp_path / "village.svg"
     assert main(["export", "--area", VILLAGE, "-o", str(out)]) == 0
     assert ET.parse(out).getroot().tag == f"{SVG_NS}svg"
@@ -349,7 +350,7 @@ def test_cli_takes_the_format_from_the_file_name(demo_settings, monkeypatch, tmp
     (["--metric", "visits"], 2, "give --area CODE -o FILE"),
 ])
 def test_cli_errors_are_one_line(demo_settings, monkeypatch, tmp_path, capsys, argv, code, message):
-    monkeypatch.setenv("GRIDATLAS_DATA_DIR", str(demo_settings.data_path))
+    use_location(monkeypatch, demo_settings)
     monkeypatch.chdir(tmp_path)
     assert main(["export", *argv]) == code
     err = capsys.readouterr().err
@@ -358,7 +359,7 @@ def test_cli_errors_are_one_line(demo_settings, monkeypatch, tmp_path, capsys, a
 
 def test_cli_batch_writes_one_file_per_area_with_a_progress_bar(demo_settings, atlas, tmp_path):
     out = tmp_path / "villages"
-    env = {**os.environ, "GRIDATLAS_DATA_DIR": str(demo_settings.data_path)}
+    env = {**os.environ, **location_env(demo_settings)}
     proc = subprocess.run([sys.executable, "-m", "geo", "export", "--level", "village", "--within", TOWN,
                            "--out", f"{out}/", "--metric", "visits", "--workers", "2"],
                           cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=600)

@@ -14,9 +14,7 @@ import json
 import os
 import queue
 import re
-import shutil
 import signal
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -41,8 +39,9 @@ from geo.ingest import (REASONS, IngestReport, ingest_file, ingest_upload, load_
                         rejects_file)
 from geo.rebuild import compute_cube
 from geo.service import AtlasService
-from geo.settings import PROJECT_ROOT, get_settings
-from geo.store import Store
+from geo.settings import PROJECT_ROOT
+from geo.store import open_store
+from tests.stores import copy_settings, frame, location_env, use_location, write_progress
 
 FIXTURES = PROJECT_ROOT / "tests" / "fixtures" / "ingest"
 # The five good rows of every fixture (see make_fixtures.py).
@@ -59,8 +58,7 @@ POINTS = [
 def settings(demo_settings, tmp_path):
     """Settings on a private copy of the demo data (tests may write to it)."""
     data = tmp_path / "data"
-    shutil.copytree(demo_settings.data_path, data)
-    return get_settings(data_dir=data, secret_key="test")
+    return copy_settings(demo_settings, data, secret_key="test")
 
 
 def ingest(settings, atlas, name_or_path, **kwargs) -> IngestReport:
@@ -74,29 +72,22 @@ def ingest(settings, atlas, name_or_path, **kwargs) -> IngestReport:
 
 def store_state(settings) -> tuple:
     """Everything an import may change: version, records, counts, import log size."""
-    con = sqlite3.connect(settings.store_path)
-    try:
+    with open_store(settings).snapshot() as con:
         return (
             con.execute("SELECT value FROM meta WHERE key = 'version'").fetchone()[0],
             con.execute("SELECT metric, record_id, day, lon, lat, grid_code FROM records ORDER BY 1, 2").fetchall(),
             count_store.counts_rows(con).to_records(index=False).tolist(),
             con.execute("SELECT COUNT(*) FROM imports").fetchone()[0],
         )
-    finally:
-        con.close()
 
 
 def records(settings) -> pd.DataFrame:
-    con = sqlite3.connect(settings.store_path)
-    try:
-        return pd.read_sql_query("SELECT * FROM records ORDER BY metric, record_id", con)
-    finally:
-        con.close()
+    return frame(open_store(settings), "SELECT * FROM records ORDER BY metric, record_id")
 
 
 def assert_counts_equal_full_rebuild(settings, atlas):
     """The counts the imports maintained by delta are exactly what a full rebuild computes."""
-    store = Store(settings.store_path)
+    store = open_store(settings)
     demo = settings.demo_dir
     cube, _, _ = compute_cube(atlas, store, demo / "events", demo / "checkpoint_checks.parquet")
     stored = CountCube.load(store, atlas).values
@@ -230,10 +221,8 @@ def test_reports_written_before_the_rounding_are_rounded_when_shown(settings, at
                                  "new": "2020-02-02 (121.552345, 29.872345)"}]
     Path(report.rejects_csv).write_text("row,reason,原因,detail,id,date,lon,lat\n4,x,x,\"(29.873456, 121.553456)\",P3,"
                                         "2020-02-01,29.873456,121.553456\n", encoding="utf-8-sig")
-    con = sqlite3.connect(settings.store_path)
-    with con:
+    with open_store(settings).transaction(bump_version=False) as con:
         con.execute("UPDATE imports SET report = ? WHERE import_id = ?", (json.dumps(old), report.import_id))
-    con.close()
     shown = load_report(settings, report.import_id)
     assert shown.replaced_examples[0]["old"] == "2020-02-01 (≈121.55, ≈29.87)"
     assert shown.rejects[0].examples[0]["detail"].startswith("longitude and latitude look swapped: (≈29.87, ≈121.55)")
@@ -539,7 +528,7 @@ def test_upload_keeps_only_the_suffix_of_the_client_file_name(settings, atlas):
 
 
 def test_cli_prints_the_report_first_line_then_reasons_and_the_csv(settings, monkeypatch, capsys):
-    monkeypatch.setenv("GRIDATLAS_DATA_DIR", str(settings.data_path))
+    use_location(monkeypatch, settings)
     code = main(["ingest", str(FIXTURES / "reason_swapped.csv"), "--metric", "visits", "--map", "id=id"])
     out = capsys.readouterr().out.splitlines()
     assert code == 0
@@ -550,7 +539,7 @@ def test_cli_prints_the_report_first_line_then_reasons_and_the_csv(settings, mon
 
 
 def test_cli_bad_file_is_one_line_and_a_non_zero_exit(settings, monkeypatch, capsys, tmp_path):
-    monkeypatch.setenv("GRIDATLAS_DATA_DIR", str(settings.data_path))
+    use_location(monkeypatch, settings)
     (tmp_path / "x.csv").write_text("a,b\n1,2\n")
     assert main(["ingest", str(tmp_path / "x.csv"), "--metric", "visits"]) == 4
     err = capsys.readouterr().err.splitlines()
@@ -576,8 +565,8 @@ def test_sigkill_in_the_middle_of_a_million_row_import_leaves_the_store_as_it_wa
     _million_rows(big, atlas)
     ingest(settings, atlas, "visits_ok.csv")  # the store already holds records of the metric
     before = store_state(settings)
-    wal = Path(str(settings.store_path) + "-wal")
-    env = dict(os.environ, GRIDATLAS_DATA_DIR=str(settings.data_path), PYTHONPATH=str(PROJECT_ROOT))
+    written = write_progress(settings)
+    env = dict(os.environ, **location_env(settings), PYTHONPATH=str(PROJECT_ROOT))
     proc = subprocess.Popen([sys.executable, "-m", "geo", "ingest", str(big), "--metric", "visits"],
                             cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     lines: queue.Queue = queue.Queue()
@@ -592,9 +581,9 @@ def test_sigkill_in_the_middle_of_a_million_row_import_leaves_the_store_as_it_wa
             except queue.Empty:
                 assert proc.poll() is None, f"the import ended ({proc.returncode}) before it could be killed: {said}"
                 assert time.monotonic() < deadline, f"no open transaction after 600 s: {said}"
-        # ...then wait until it has written megabytes of uncommitted pages to the WAL.
-        start = wal.stat().st_size if wal.exists() else 0
-        while (wal.stat().st_size if wal.exists() else 0) < start + 8_000_000:
+        # ...then wait until it has written megabytes of uncommitted rows.
+        start = written()
+        while written() < start + 8_000_000:
             assert proc.poll() is None, "the import finished before it could be killed"
             assert time.monotonic() < deadline
             time.sleep(0.01)

@@ -5,14 +5,14 @@ import multiprocessing as mp
 import pytest
 
 from geo import login_throttle as lt
-from geo.store import Store
+from tests.stores import address, reopen
 
 LIMITS = lt.Limits(attempts=3, window_seconds=900)
 
 
 @pytest.fixture
-def store(tmp_path):
-    return Store(tmp_path / "throttle.sqlite")
+def store(new_store):
+    return new_store()
 
 
 def _fail(store, name, client, now):
@@ -89,18 +89,17 @@ def test_old_failures_are_deleted(store):
     con.close()
 
 
-def _guess(path, n, queue):
-    store = Store(path)
+def _guess(where, n, queue):
+    store = reopen(where)
     allowed = sum(isinstance(lt.begin(store, "target", f"10.9.{n}.{i}", LIMITS), lt.Attempt) for i in range(10))
     queue.put(allowed)
 
 
-def test_two_processes_together_get_no_more_attempts_than_the_limit(tmp_path):
-    path = tmp_path / "shared.sqlite"
-    Store(path).connect().close()
+def test_two_processes_together_get_no_more_attempts_than_the_limit(store):
+    store.connect().close()
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
-    procs = [ctx.Process(target=_guess, args=(path, n, queue)) for n in range(2)]
+    procs = [ctx.Process(target=_guess, args=(address(store), n, queue)) for n in range(2)]
     for p in procs:
         p.start()
     allowed = [queue.get(timeout=120) for _ in procs]

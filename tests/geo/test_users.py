@@ -1,29 +1,30 @@
 """Users in the store: Argon2id hashes, roles and areas, passwords, the first admin, the CLI."""
 
 import io
-import sqlite3
 
 import pytest
 
 from geo import audit, users
 from geo.cli import main
 from geo.errors import AreaNotFound, BadParameter
-from geo.store import Store
+from geo.store import open_store
+from tests.stores import dump, use_location
 
 PASSWORD = "correct horse battery"
 
 
 @pytest.fixture
-def store(tmp_path):
-    return Store(tmp_path / "gridatlas.sqlite")
+def store(new_store):
+    return new_store()
 
 
 def _hash_of(store, name):
-    con = sqlite3.connect(store.path)
-    try:
-        return con.execute("SELECT password_hash FROM users WHERE name = ?", (name,)).fetchone()[0]
-    finally:
-        con.close()
+    return store.query("SELECT password_hash FROM users WHERE name = ?", (name,))[0][0]
+
+
+def _as_stored(store) -> bytes:
+    """What the store holds: the SQLite file's bytes, or every row of the PostGIS schema."""
+    return store.path.read_bytes() if store.dialect == "sqlite" else dump(store).encode()
 
 
 def test_a_password_is_stored_only_as_an_argon2id_hash(store):
@@ -32,7 +33,7 @@ def test_a_password_is_stored_only_as_an_argon2id_hash(store):
     stored = _hash_of(store, "alice")
     assert stored.startswith("$argon2id$")
     assert PASSWORD not in stored
-    assert PASSWORD.encode() not in store.path.read_bytes()
+    assert PASSWORD.encode() not in _as_stored(store)
     # Two users with the same password get different hashes (salted).
     users.add_user(store, "bob", "town", "330212101", PASSWORD)
     assert _hash_of(store, "bob") != stored
@@ -119,22 +120,23 @@ def test_the_last_admin_cannot_be_removed(store):
         users.remove_user(store, "root1")
 
 
-def test_the_demo_admin_is_made_once_with_a_random_one_time_password(store, tmp_path):
+def test_the_demo_admin_is_made_once_with_a_random_one_time_password(store, new_store):
     user, password = users.ensure_demo_admin(store)
     assert user.role == "admin" and user.must_change
     assert len(password) >= 20
     assert users.authenticate(store, "admin", password) is not None
     assert users.ensure_demo_admin(store) == (None, None)
-    other, other_password = users.ensure_demo_admin(Store(tmp_path / "other.sqlite"))
+    other, other_password = users.ensure_demo_admin(new_store())
     assert other_password != password  # no password is built in
 
 
 # --- the CLI -----------------------------------------------------------------------------------
 
 @pytest.fixture
-def cli(tmp_path, monkeypatch):
-    monkeypatch.setenv("GRIDATLAS_DATA_DIR", str(tmp_path))
-    return Store(tmp_path / "gridatlas.sqlite")
+def cli(empty_settings, monkeypatch):
+    settings = empty_settings()
+    use_location(monkeypatch, settings)
+    return open_store(settings)
 
 
 def _run(monkeypatch, capsys, argv, stdin=""):

@@ -1,7 +1,6 @@
 """The wall's figures: "today", the KPI tiles, the ranking, the options and the online rates."""
 
 import datetime as dt
-import shutil
 
 import numpy as np
 import pandas as pd
@@ -17,6 +16,7 @@ from geo.online import ONLINE_FILE, online_by_day, read_online
 from geo.service import AtlasService
 from geo.settings import get_settings
 from geo.synth.online import SEED_ONLINE_RATE, synthesise_online
+from tests.stores import copy_settings, location
 
 YINZHOU = "330212"
 YUNLONG = "330212101"
@@ -30,8 +30,7 @@ def service(demo_settings):
 @pytest.fixture
 def copy_service(demo_settings, tmp_path):
     """A service on a copy of the demo data, free to change."""
-    shutil.copytree(demo_settings.data_path, tmp_path / "data")
-    return AtlasService(get_settings(data_dir=tmp_path / "data", secret_key="test"))
+    return AtlasService(copy_settings(demo_settings, tmp_path / "data", secret_key="test"))
 
 
 def _sql(service, query, *params):
@@ -221,7 +220,7 @@ def test_options_defaults(service):
 
 
 def test_settings_give_the_default_refresh_and_dwell(demo_settings):
-    custom = AtlasService(get_settings(data_dir=demo_settings.data_path, wall_refresh_seconds=7, wall_tour_seconds=45))
+    custom = AtlasService(get_settings(**location(demo_settings), wall_refresh_seconds=7, wall_tour_seconds=45))
     o = wall.wall_options(custom)
     assert (o.refresh, o.dwell) == (7, 45)
 
@@ -280,7 +279,7 @@ def test_playback_options_and_period(service, demo_settings):
     assert wall.wall_options(service, playback="14", step="0.5").playback == 14
     assert wall.wall_options(service, playback="on").playback == wall.PLAYBACK_DAYS == 14
     assert wall.wall_options(service, playback="off").playback == 0
-    custom = AtlasService(get_settings(data_dir=demo_settings.data_path, wall_playback_days=7,
+    custom = AtlasService(get_settings(**location(demo_settings), wall_playback_days=7,
                                        wall_playback_step_seconds=3))
     assert (wall.wall_options(custom).playback, wall.wall_options(custom).step) == (7, 3)
     assert wall.playback_period(PERIOD_END, 14) == (PERIOD_END - dt.timedelta(days=13), PERIOD_END)

@@ -2,21 +2,21 @@
 
 import datetime as dt
 import re
-import sqlite3
 
 import pytest
 
 from geo import audit, wall_devices
 from geo.cli import main
 from geo.errors import AreaNotFound, BadParameter
-from geo.store import Store
+from geo.store import open_store
+from tests.stores import copy_settings, dump, use_location
 
 T0 = dt.datetime(2026, 11, 28, 8, 0, tzinfo=dt.timezone.utc)
 
 
 @pytest.fixture
-def store(tmp_path):
-    return Store(tmp_path / "store.sqlite")
+def store(new_store):
+    return new_store()
 
 
 def _refusal(call) -> str:
@@ -30,10 +30,8 @@ def test_the_store_keeps_only_a_hash_of_the_token(store):
     device, token = wall_devices.issue(store, "hall-left", "330200", 30, now=T0)
     assert len(token) >= 43 and device.area == "330200" and device.state(T0) == "issued"
     assert device.expires_at.startswith("2026-12-28")
-    con = sqlite3.connect(store.path)
-    dump = "\n".join(con.iterdump())
-    con.close()
-    assert token not in dump and wall_devices.token_hash(token) in dump
+    stored = dump(store)
+    assert token not in stored and wall_devices.token_hash(token) in stored
 
 
 def test_a_token_is_claimed_once_and_its_session_stays_valid(store):
@@ -82,14 +80,14 @@ def test_a_device_shows_the_city_or_one_district_only(store, atlas):
 def test_cli_issues_lists_and_revokes_with_audit_entries(demo_settings, tmp_path, monkeypatch, capsys):
     import shutil
 
-    data = tmp_path / "data"
-    shutil.copytree(demo_settings.data_path, data, ignore=shutil.ignore_patterns("*.parquet", "events"))
-    monkeypatch.setenv("GRIDATLAS_DATA_DIR", str(data))
+    settings = copy_settings(demo_settings, tmp_path / "data",
+                             copy_options={"ignore": shutil.ignore_patterns("*.parquet", "events")})
+    use_location(monkeypatch, settings)
     assert main(["users", "wall-token", "hall-left", "--area", "330212", "--days", "7",
                  "--base-url", "http://10.0.0.5:5000/"]) == 0
     out = capsys.readouterr().out
     token = re.search(r"http://10\.0\.0\.5:5000/wall/device#token=([\w-]+)", out).group(1)
-    store = Store(data / "gridatlas.sqlite")
+    store = open_store(settings)
     assert wall_devices.claim(store, token).area == "330212"
     assert main(["users", "wall-token", "--list"]) == 0
     listing = capsys.readouterr().out

@@ -130,17 +130,13 @@ ROLE_USERS = {
 def secure_settings(demo_settings, tmp_path_factory):
     """Settings on a copy of the demo data (so audit entries and users stay apart) with one
     user per role in ``ROLE_USERS``, all with the password ``USER_PASSWORD``."""
-    import shutil
-
-    from geo.settings import get_settings
-    from geo.store import Store
+    from geo.store import open_store
     from geo.users import add_user
+    from tests.stores import copy_settings
 
-    data_dir = tmp_path_factory.mktemp("secure") / "data"
-    shutil.copytree(demo_settings.data_path, data_dir)
-    settings = get_settings(data_dir=data_dir, secret_key="test-secret")
+    settings = copy_settings(demo_settings, tmp_path_factory.mktemp("secure") / "data", secret_key="test-secret")
     for name, role, area in ROLE_USERS.values():
-        add_user(Store(settings.store_path), name, role, area, USER_PASSWORD)
+        add_user(open_store(settings), name, role, area, USER_PASSWORD)
     return settings
 
 

@@ -6,15 +6,16 @@ import json
 import pytest
 
 from geo.metrics import METRICS
-from geo.store import Store
+from geo.store import open_store
 from web import create_app
+from tests.stores import location
 
 YINZHOU, YUNLONG, JIACUN = "330212", "330212101", "330212101001"
 
 
 @pytest.fixture(scope="module")
 def app(demo_settings):
-    return create_app({"SETTINGS": {"data_dir": demo_settings.data_path, "secret_key": "test"}, "TESTING": True})
+    return create_app({"SETTINGS": {**location(demo_settings), "secret_key": "test"}, "TESTING": True})
 
 
 @pytest.fixture
@@ -191,7 +192,7 @@ def test_answers_carry_an_etag_and_revalidate(client):
 def test_an_import_changes_the_etag(client, demo_settings):
     url = f"/api/areas/{YUNLONG}/summary"
     tag = client.get(url).headers["ETag"]
-    with Store(demo_settings.store_path).transaction():
+    with open_store(demo_settings).transaction():
         pass  # every committed write bumps the store version, as an import does
     fresh = client.get(url, headers={"If-None-Match": tag})
     assert fresh.status_code == 200

@@ -1,20 +1,23 @@
 """Sign-in, sessions, CSRF, the login rate limit, audit entries and safe downloads."""
 
+import datetime as dt
 import re
+import time
 
 import pytest
 
 from geo import audit, users
-from geo.store import Store
+from geo.store import open_store
 from web import create_app
 
 from .conftest import ROLE_USERS, USER_PASSWORD, csrf_token_of, login
+from tests.stores import location
 
 TOWN = "330212101"
 
 
 def _app(settings, **overrides):
-    config = {"SETTINGS": {"data_dir": settings.data_path, "secret_key": "test-secret",
+    config = {"SETTINGS": {**location(settings), "secret_key": "test-secret",
                            **overrides.pop("SETTINGS", {})},
               "TESTING": True, "TEST_USER": None}
     config.update(overrides)
@@ -33,7 +36,7 @@ def client(app):
 
 @pytest.fixture
 def store(secure_settings):
-    return Store(secure_settings.store_path)
+    return open_store(secure_settings)
 
 
 def _name(role):
@@ -291,6 +294,83 @@ def test_a_session_ends_after_its_hours(client):
     assert client.get("/api/metrics").status_code == 401
 
 
+class _Clock:
+    """The app's clock (``GRIDATLAS_CLOCK``), moved by hand."""
+
+    def __init__(self):
+        self.offset = 0.0
+
+    def __call__(self) -> float:
+        return time.time() + self.offset
+
+    def advance(self, hours: float) -> None:
+        self.offset += hours * 3600
+
+
+def _expires(set_cookie: str) -> dt.datetime:
+    text = re.search(r"Expires=([^;]+)", set_cookie).group(1)
+    return dt.datetime.strptime(text, "%a, %d %b %Y %H:%M:%S GMT").replace(tzinfo=dt.timezone.utc)
+
+
+def test_the_cookie_is_sent_at_sign_in_not_with_every_answer_and_still_ends_after_its_hours(secure_settings):
+    clock = _Clock()
+    app = _app(secure_settings, GRIDATLAS_CLOCK=clock)
+    client = app.test_client()
+    r = login(client, _name("city"))
+    left = _expires(r.headers["Set-Cookie"]) - dt.datetime.now(dt.timezone.utc)
+    assert dt.timedelta(hours=secure_settings.session_hours - 1) < left <= dt.timedelta(
+        hours=secure_settings.session_hours)  # the cookie ends with the session
+    for hours in (0, 1, secure_settings.session_hours - 1.5):
+        clock.advance(hours)
+        answer = client.get("/api/metrics")
+        assert answer.status_code == 200 and "Set-Cookie" not in answer.headers
+    clock.advance(1)  # past session_hours since signing in, however active
+    r = client.get("/api/metrics")
+    assert r.status_code == 401
+    assert "gridatlas_session=;" in r.headers["Set-Cookie"]  # the cookie is removed
+    assert client.get("/api/metrics").status_code == 401
+
+
+def test_a_remembered_cookie_is_refused_once_its_signature_is_too_old(secure_settings, monkeypatch):
+    start = time.time()
+    app = _app(secure_settings, GRIDATLAS_CLOCK=lambda: start)  # the session's own limits never end
+    client = app.test_client()
+    login(client, _name("city"))
+    assert client.get("/api/metrics").status_code == 200  # verified once, then remembered
+    assert client.get("/api/metrics").status_code == 200
+    limit = max(secure_settings.session_hours, secure_settings.wall_device_idle_hours)
+    monkeypatch.setattr(time, "time", lambda: start + limit * 3600 + 60)  # the signature's clock
+    assert client.get("/api/metrics").status_code == 401
+
+
+def test_a_polling_wall_gets_a_new_cookie_every_few_minutes_and_stays_signed_in(secure_settings):
+    from geo import wall_devices
+    from web.auth import DEVICE_SEEN_STEP
+
+    clock = _Clock()
+    app = _app(secure_settings, GRIDATLAS_CLOCK=clock)
+    token = wall_devices.issue(app.extensions["gridatlas"].store, "wall-cookie", "330200", 30)[1]
+    wall = app.test_client()
+    page = wall.get("/wall/device")
+    r = wall.post("/wall/device", json={"token": token, "query": ""},
+                  headers={"X-CSRFToken": csrf_token_of(page.get_data(as_text=True))})
+    assert r.status_code == 200 and "Set-Cookie" in r.headers
+    sent = 0
+    for _ in range(60):  # polling every 10 s for 10 minutes
+        clock.advance(10 / 3600)
+        answer = wall.get("/api/wall")
+        assert answer.status_code == 200
+        sent += "Set-Cookie" in answer.headers
+    assert 1 <= sent <= 600 // DEVICE_SEEN_STEP
+    clock.advance(secure_settings.wall_device_idle_hours - 1)  # switched off, not quite long enough
+    answer = wall.get("/api/wall")
+    assert answer.status_code == 200 and "Set-Cookie" in answer.headers  # the end moves on
+    clock.advance(secure_settings.wall_device_idle_hours - 1)
+    assert wall.get("/api/wall").status_code == 200
+    clock.advance(secure_settings.wall_device_idle_hours + 1)
+    assert wall.get("/api/wall").status_code == 401
+
+
 def test_a_forged_session_cookie_signs_nobody_in(client):
     client.set_cookie("gridatlas_session", "eyJ1c2VyIjoicm9vdCJ9.forged.signature")
     assert client.get("/api/metrics").status_code == 401
@@ -300,14 +380,14 @@ def test_a_forged_session_cookie_signs_nobody_in(client):
 
 def test_the_test_user_switch_needs_testing(secure_settings):
     with pytest.raises(RuntimeError, match="TEST_USER is a test setting"):
-        create_app({"SETTINGS": {"data_dir": secure_settings.data_path}, "TEST_USER": {"role": "admin"}})
+        create_app({"SETTINGS": {**location(secure_settings)}, "TEST_USER": {"role": "admin"}})
 
 
 def test_a_production_app_has_no_test_user_and_the_environment_cannot_add_one(secure_settings, monkeypatch):
     monkeypatch.setenv("GRIDATLAS_TESTING", "1")
     monkeypatch.setenv("FLASK_TESTING", "1")
     monkeypatch.setenv("GRIDATLAS_TEST_USER", "admin")
-    app = create_app({"SETTINGS": {"data_dir": secure_settings.data_path}})
+    app = create_app({"SETTINGS": {**location(secure_settings)}})
     assert not app.testing
     client = app.test_client()
     assert client.get("/api/metrics").status_code == 401

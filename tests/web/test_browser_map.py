@@ -6,6 +6,7 @@ import pytest
 
 from geo.areas import Atlas
 from web import create_app
+from tests.stores import location
 
 pytestmark = pytest.mark.browser
 
@@ -18,7 +19,7 @@ LOADED = ("window.GridAtlas && GridAtlas.status.choropleth > 0 && GridAtlas.stat
 
 @pytest.fixture(scope="module")
 def app(demo_settings):
-    return create_app({"SETTINGS": {"data_dir": demo_settings.data_path, "secret_key": "test"}, "TESTING": True})
+    return create_app({"SETTINGS": {**location(demo_settings), "secret_key": "test"}, "TESTING": True})
 
 
 def _wait(page, expression, timeout_ms=60_000):
@@ -164,7 +165,7 @@ def test_checkpoints_turn_into_markers_at_high_zoom(page, live_server, app):
 
 
 def test_names_from_files_are_escaped_on_the_map(page, live_server, demo_settings, atlas):
-    app = create_app({"SETTINGS": {"data_dir": demo_settings.data_path, "secret_key": "test"}, "TESTING": True})
+    app = create_app({"SETTINGS": {**location(demo_settings), "secret_key": "test"}, "TESTING": True})
     layers = {k: v.copy() for k, v in atlas.layers.items()}
     town = layers["town"]
     town.loc[town["code"] == YUNLONG, "name"] = EVIL + "云龙镇"

@@ -6,6 +6,7 @@ import pytest
 
 from geo.timeseries import DIVERGING
 from web import create_app
+from tests.stores import location
 
 pytestmark = pytest.mark.browser
 
@@ -23,7 +24,7 @@ REDS = set(DIVERGING[3][2]) | set(DIVERGING[2][2]) | set(DIVERGING[1][2])
 
 @pytest.fixture(scope="module")
 def app(demo_settings):
-    return create_app({"SETTINGS": {"data_dir": demo_settings.data_path, "secret_key": "test"}, "TESTING": True})
+    return create_app({"SETTINGS": {**location(demo_settings), "secret_key": "test"}, "TESTING": True})
 
 
 def _wait(page, expression, timeout_ms=60_000):

@@ -6,7 +6,6 @@ without reloading, and show the stale badge while the server is down, then recov
 
 import datetime as dt
 import re
-import shutil
 import threading
 
 import pytest
@@ -15,8 +14,8 @@ from werkzeug.serving import WSGIRequestHandler, make_server
 from geo import wall_devices
 from geo.ingest import ingest_file
 from geo.metrics import PERIOD_END
-from geo.settings import get_settings
 from web import create_app
+from tests.stores import copy_settings, location
 
 pytestmark = pytest.mark.browser
 
@@ -30,13 +29,12 @@ LOADED = "() => window.GridAtlasWall && GridAtlasWall.state.ok >= 1 && GridAtlas
 def wall_settings(demo_settings, tmp_path_factory):
     """Settings on a copy of the demo data (the tests change its counts)."""
     data = tmp_path_factory.mktemp("wall") / "data"
-    shutil.copytree(demo_settings.data_path, data)
-    return get_settings(data_dir=data, secret_key="test")
+    return copy_settings(demo_settings, data, secret_key="test")
 
 
 @pytest.fixture(scope="module")
 def app(wall_settings):
-    return create_app({"SETTINGS": {"data_dir": wall_settings.data_path, "secret_key": "test"}, "TESTING": True})
+    return create_app({"SETTINGS": {**location(wall_settings), "secret_key": "test"}, "TESTING": True})
 
 
 class OneShotHandler(WSGIRequestHandler):
@@ -241,7 +239,7 @@ def test_a_server_down_at_the_first_data_load_shows_connecting_then_recovers(pag
 @pytest.fixture(scope="module")
 def device_app(wall_settings):
     """The app with real sessions (no test user): a browser must claim a device link."""
-    return create_app({"SETTINGS": {"data_dir": wall_settings.data_path, "secret_key": "test"}, "TESTING": True,
+    return create_app({"SETTINGS": {**location(wall_settings), "secret_key": "test"}, "TESTING": True,
                        "TEST_USER": None})
 
 

@@ -10,15 +10,14 @@ of the Content-Security-Policy.
 
 from __future__ import annotations
 
-import shutil
 
 import geopandas as gpd
 import pytest
 
-from geo.settings import get_settings
-from geo.store import Store
+from geo.store import open_store
 from geo.users import add_user
 from web import create_app
+from tests.stores import copy_settings, location, publish_areas
 
 TOWN = "330212101"
 EVIL = {
@@ -43,9 +42,7 @@ document.addEventListener('securitypolicyviolation', function (e) {
 @pytest.fixture(scope="module")
 def hostile_settings(demo_settings, tmp_path_factory):
     """A copy of the demo data with hostile village and checkpoint names, and a town user."""
-    data_dir = tmp_path_factory.mktemp("xss") / "data"
-    shutil.copytree(demo_settings.data_path, data_dir)
-    settings = get_settings(data_dir=data_dir, secret_key="test-secret")
+    settings = copy_settings(demo_settings, tmp_path_factory.mktemp("xss") / "data", secret_key="test-secret")
     gpkg = settings.demo_dir / "areas.gpkg"
     villages = gpd.read_file(gpkg, layer="village")
     for code, name in EVIL.items():
@@ -59,8 +56,9 @@ def hostile_settings(demo_settings, tmp_path_factory):
     checkpoints = gpd.read_file(gpkg, layer="checkpoint")
     checkpoints.loc[checkpoints["code"] == CHECKPOINT, "name"] = EVIL[TOWN + "001"]
     checkpoints.to_file(gpkg, layer="checkpoint", driver="GPKG")
-    add_user(Store(settings.store_path), "xss-town", "town", TOWN, PASSWORD)
-    add_user(Store(settings.store_path), "xss-city", "city", None, PASSWORD)
+    publish_areas(settings)
+    add_user(open_store(settings), "xss-town", "town", TOWN, PASSWORD)
+    add_user(open_store(settings), "xss-city", "city", None, PASSWORD)
     return settings
 
 
@@ -76,7 +74,7 @@ def inside_points(hostile_settings):
 @pytest.fixture
 def server(live_server, hostile_settings):
     """The app on the hostile data, with no test user: every page needs a real sign-in."""
-    app = create_app({"SETTINGS": {"data_dir": hostile_settings.data_path, "secret_key": "test-secret"},
+    app = create_app({"SETTINGS": {**location(hostile_settings), "secret_key": "test-secret"},
                       "TESTING": True, "TEST_USER": None})
     return live_server(app)
 

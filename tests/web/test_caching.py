@@ -2,7 +2,6 @@
 
 import gzip
 import re
-import shutil
 
 import numpy as np
 import pytest
@@ -10,6 +9,7 @@ import pytest
 from geo import count_store, mapdata
 from geo.metrics import N_DAYS
 from web import create_app
+from tests.stores import copy_settings, location
 
 YINZHOU = "330212"
 
@@ -18,9 +18,8 @@ YINZHOU = "330212"
 def app(demo_settings, tmp_path_factory):
     # One app for the module (building one takes seconds); each test asks for its own metric,
     # so no test finds another's answer in the cache.
-    data = tmp_path_factory.mktemp("caching") / "data"
-    shutil.copytree(demo_settings.data_path, data)
-    return create_app({"SETTINGS": {"data_dir": data, "secret_key": "test"}, "TESTING": True})
+    settings = copy_settings(demo_settings, tmp_path_factory.mktemp("caching") / "data")
+    return create_app({"SETTINGS": {**location(settings), "secret_key": "test"}, "TESTING": True})
 
 
 @pytest.fixture
@@ -117,7 +116,7 @@ def test_the_cache_is_bounded_by_bytes(app):
 
 def test_two_apps_on_one_store_both_see_a_change(app):
     # The cache is per process; the store's version is what every process checks.
-    other = create_app({"SETTINGS": {"data_dir": app.extensions["gridatlas"].settings.data_path,
+    other = create_app({"SETTINGS": {**location(app.extensions["gridatlas"].settings),
                                      "secret_key": "test"}, "TESTING": True})
     url = f"/api/areas/{YINZHOU}/values?metric=visits&from=2020-03-01"
     a, b = app.test_client().get(url).get_json(), other.test_client().get(url).get_json()

@@ -11,13 +11,14 @@ from PIL import Image
 from pypdf import PdfReader
 
 from web import create_app
+from tests.stores import location
 
 TOWN = "330212101"
 
 
 @pytest.fixture(scope="module")
 def client(demo_settings):
-    app = create_app({"TESTING": True, "SETTINGS": {"data_dir": str(demo_settings.data_path),
+    app = create_app({"TESTING": True, "SETTINGS": {**location(demo_settings),
                                                     "secret_key": "test-secret"}})
     return app.test_client()
 

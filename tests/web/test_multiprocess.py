@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import socket
 import subprocess
 import sys
@@ -22,7 +21,8 @@ import requests
 
 from geo import users
 from geo.settings import PROJECT_ROOT
-from geo.store import Store
+from geo.store import open_store
+from tests.stores import copy_settings, location_env
 
 TOWN = "330212101"  # 云龙镇
 PASSWORD = "Two-processes-2020!"
@@ -34,8 +34,8 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _serve(data_dir, port: int) -> subprocess.Popen:
-    env = {**os.environ, "GRIDATLAS_DATA_DIR": str(data_dir), "GRIDATLAS_SECRET_KEY": "two-processes"}
+def _serve(settings, port: int) -> subprocess.Popen:
+    env = {**os.environ, **location_env(settings), "GRIDATLAS_SECRET_KEY": "two-processes"}
     return subprocess.Popen(
         [sys.executable, "-m", "waitress", "--listen", f"127.0.0.1:{port}", "--threads", "2",
          "--call", "web:create_app"],
@@ -76,11 +76,10 @@ def _town_visits(session: requests.Session, base: str) -> int:
 
 @pytest.fixture
 def two_servers(demo_settings, tmp_path):
-    data = tmp_path / "data"
-    shutil.copytree(demo_settings.data_path, data)
-    users.add_user(Store(data / "gridatlas.sqlite"), "clerk", "admin", None, PASSWORD)
+    settings = copy_settings(demo_settings, tmp_path / "data")
+    users.add_user(open_store(settings), "clerk", "admin", None, PASSWORD)
     ports = [_free_port(), _free_port()]
-    procs = [_serve(data, p) for p in ports]
+    procs = [_serve(settings, p) for p in ports]
     try:
         bases = [f"http://127.0.0.1:{p}" for p in ports]
         for proc, base in zip(procs, bases):

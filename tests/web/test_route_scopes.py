@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-import sqlite3
 
 import numpy as np
 import pytest
@@ -21,6 +20,8 @@ from geo.metrics import POINT_METRICS
 from geo.scope import Scope
 from web import create_app
 from web.auth import access_of
+from geo.store import open_store
+from tests.stores import location
 
 CITY, YINZHOU, YUNLONG = CITY_CODE, "330212", "330212101"
 HAISHU = "330203"
@@ -32,7 +33,7 @@ CODE_RE = re.compile(r"(?<![\d.])(\d{15}|\d{12}|\d{9}|\d{6})(?![\d.])")
 
 @pytest.fixture(scope="module")
 def app(secure_settings):
-    return create_app({"SETTINGS": {"data_dir": secure_settings.data_path, "secret_key": "test-secret"},
+    return create_app({"SETTINGS": {**location(secure_settings), "secret_key": "test-secret"},
                        "TESTING": True})
 
 
@@ -50,9 +51,8 @@ def household_points(secure_settings):
         if path.exists():
             x, y, _ = read_event_arrays(path)
             points.update(zip(np.round(x, 6).tolist(), np.round(y, 6).tolist()))
-    con = sqlite3.connect(secure_settings.store_path)
-    points.update((round(lon, 6), round(lat, 6)) for lon, lat in con.execute("SELECT lon, lat FROM records"))
-    con.close()
+    points.update((round(lon, 6), round(lat, 6))
+                  for lon, lat in open_store(secure_settings).query("SELECT lon, lat FROM records"))
     assert len(points) > 1000
     return points
 
@@ -258,7 +258,7 @@ def test_a_wall_device_opens_only_the_walls_routes_inside_its_area(secure_settin
 
     from .conftest import csrf_token_of
 
-    app = create_app({"SETTINGS": {"data_dir": secure_settings.data_path, "secret_key": "test-secret"},
+    app = create_app({"SETTINGS": {**location(secure_settings), "secret_key": "test-secret"},
                       "TESTING": True, "TEST_USER": None})
     _, token = wall_devices.issue(app.extensions["gridatlas"].store, "walk-wall", YINZHOU)
     client = app.test_client()

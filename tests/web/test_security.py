@@ -6,13 +6,14 @@ import pytest
 
 from web import create_app
 from web.security import content_security_policy, nonced, tile_source
+from tests.stores import location
 
 TOWN = "330212101"
 
 
 @pytest.fixture(scope="module")
 def app(demo_settings):
-    return create_app({"SETTINGS": {"data_dir": demo_settings.data_path, "secret_key": "test"}, "TESTING": True})
+    return create_app({"SETTINGS": {**location(demo_settings), "secret_key": "test"}, "TESTING": True})
 
 
 @pytest.fixture
@@ -60,6 +61,18 @@ def test_scripts_run_only_from_this_site_or_with_the_nonce(client):
     assert _csp(client.get(f"/map/{TOWN}"))["script-src"] != script
 
 
+def test_an_answer_without_inline_blocks_allows_none_and_says_each_header_once(client):
+    r = client.get(f"/api/areas/{TOWN}/summary")
+    assert r.status_code == 200
+    csp = _csp(r)
+    assert csp["script-src"] == ["'self'"] and csp["style-src"] == ["'self'"]  # no nonce: no inline code
+    names = [name.lower() for name, _ in r.headers]
+    for name in ("content-security-policy", "x-frame-options", "x-content-type-options", "cache-control",
+                 "referrer-policy", "permissions-policy", "cross-origin-opener-policy"):
+        assert names.count(name) == 1, name
+    assert r.headers["Cache-Control"] == "no-cache, private"
+
+
 def test_static_files_stay_publicly_cacheable(client):
     r = client.get("/static/vendor/leaflet/leaflet.js?v=1")
     assert r.status_code == 200 and r.cache_control.public and "private" not in r.headers["Cache-Control"]
@@ -99,7 +112,7 @@ def test_every_state_changing_route_refuses_a_request_without_a_csrf_token(secur
     """Walks the URL map, so a POST route added later is covered too (/login included)."""
     from .conftest import ROLE_USERS, login
 
-    app = create_app({"SETTINGS": {"data_dir": secure_settings.data_path, "secret_key": "test-secret"},
+    app = create_app({"SETTINGS": {**location(secure_settings), "secret_key": "test-secret"},
                       "TESTING": True, "TEST_USER": None})
     client = app.test_client()
     if signed_in:
@@ -142,17 +155,16 @@ def import_pages(demo_settings, tmp_path_factory):
     """An admin imports a record, then the same record moved plus a row with a bad date; returns
     the pages a browser gets (the report and the rejected rows) and the record positions."""
     import io
-    import shutil
 
-    from geo.store import Store
+    from geo.store import open_store
     from geo.users import add_user
+    from tests.stores import copy_settings
 
     from .conftest import USER_PASSWORD, csrf_token_of, login
 
-    data_dir = tmp_path_factory.mktemp("imports") / "data"
-    shutil.copytree(demo_settings.data_path, data_dir)
-    add_user(Store(data_dir / "gridatlas.sqlite"), "importer", "admin", None, USER_PASSWORD)
-    app = create_app({"SETTINGS": {"data_dir": data_dir, "secret_key": "test-secret"}, "TESTING": True,
+    settings = copy_settings(demo_settings, tmp_path_factory.mktemp("imports") / "data")
+    add_user(open_store(settings), "importer", "admin", None, USER_PASSWORD)
+    app = create_app({"SETTINGS": {**location(settings), "secret_key": "test-secret"}, "TESTING": True,
                       "TEST_USER": None})
     client = app.test_client()
     login(client, "importer")

@@ -8,13 +8,14 @@ import pytest
 
 from geo.service import AtlasService
 from web import create_app
+from tests.stores import location
 
 CITY, YINZHOU, YUNLONG = "330200", "330212", "330212101"
 
 
 @pytest.fixture(scope="module")
 def app(demo_settings):
-    return create_app({"SETTINGS": {"data_dir": demo_settings.data_path, "secret_key": "test"}, "TESTING": True})
+    return create_app({"SETTINGS": {**location(demo_settings), "secret_key": "test"}, "TESTING": True})
 
 
 @pytest.fixture(scope="module")

@@ -5,29 +5,27 @@ from __future__ import annotations
 import csv
 import io
 import re
-import shutil
-import sqlite3
 import zipfile
 
 import pytest
 
 from geo import count_store
 from geo.settings import PROJECT_ROOT
+from geo.store import open_store
+from tests.stores import copy_settings, location
 from web import create_app
 
 FIXTURES = PROJECT_ROOT / "tests" / "fixtures" / "ingest"
 
 
 @pytest.fixture
-def data_dir(demo_settings, tmp_path):
-    data = tmp_path / "data"
-    shutil.copytree(demo_settings.data_path, data)
-    return data
+def settings(demo_settings, tmp_path):
+    return copy_settings(demo_settings, tmp_path / "data")
 
 
 @pytest.fixture
-def app(data_dir):
-    return create_app({"TESTING": True, "SETTINGS": {"data_dir": str(data_dir), "secret_key": "test",
+def app(settings):
+    return create_app({"TESTING": True, "SETTINGS": {**location(settings), "secret_key": "test",
                                                       "max_upload_bytes": 200_000}})
 
 
@@ -36,14 +34,11 @@ def client(app):
     return app.test_client()
 
 
-def _state(data_dir):
-    con = sqlite3.connect(data_dir / "gridatlas.sqlite")
-    try:
+def _state(settings):
+    with open_store(settings).snapshot() as con:
         return (con.execute("SELECT value FROM meta WHERE key = 'version'").fetchone()[0],
                 con.execute("SELECT COUNT(*) FROM records").fetchone()[0],
                 tuple(count_store.counts_rows(con)["value"].agg(["count", "sum"]).tolist()))
-    finally:
-        con.close()
 
 
 def _post(client, data: bytes, filename: str, url: str = "/upload", **fields):
@@ -109,57 +104,57 @@ def test_the_report_page_and_the_rejects_csv_show_no_exact_position(client):
         "5", "unparseable date", "≈121.56", "≈29.88", "门口 ≈121.56")
 
 
-def test_uploading_again_adds_nothing(client, data_dir):
+def test_uploading_again_adds_nothing(client, settings):
     data = (FIXTURES / "visits_gbk.csv").read_bytes()
     client.get(_post(client, data, "gbk.csv").headers["Location"])
-    state = _state(data_dir)
+    state = _state(settings)
     again = client.get(_post(client, data, "gbk.csv").headers["Location"] + "?lang=en").get_data(as_text=True)
     assert "read 5, accepted 0, duplicate 5, rejected 0" in again
-    assert _state(data_dir)[1:] == state[1:]
+    assert _state(settings)[1:] == state[1:]
 
 
-def test_an_upload_over_the_limit_gets_413_and_stores_nothing(client, data_dir):
-    before = _state(data_dir)
+def test_an_upload_over_the_limit_gets_413_and_stores_nothing(client, settings):
+    before = _state(settings)
     big = b"id,date,lon,lat\n" + b"V1,2020-02-01,121.55,29.87\n" * 10_000  # 270 kB > 200 kB
     answer = _post(client, big, "big.csv", url="/upload?lang=en")
     assert answer.status_code == 413
     assert "The upload is too large" in answer.get_data(as_text=True)
     assert "nothing was imported" in answer.get_data(as_text=True)
-    assert _state(data_dir) == before
-    assert not (data_dir / "uploads").exists() or not any((data_dir / "uploads").iterdir())
+    assert _state(settings) == before
+    assert not (settings.data_path / "uploads").exists() or not any((settings.data_path / "uploads").iterdir())
 
 
-def test_the_413_page_says_what_the_limit_is(data_dir):
-    app = create_app({"TESTING": True, "SETTINGS": {"data_dir": str(data_dir), "max_upload_bytes": 2 * 1024 * 1024}})
+def test_the_413_page_says_what_the_limit_is(settings):
+    app = create_app({"TESTING": True, "SETTINGS": {**location(settings), "max_upload_bytes": 2 * 1024 * 1024}})
     answer = app.test_client().post("/upload?lang=en", data={"file": (io.BytesIO(b"x" * 3_000_000), "big.csv")},
                                     content_type="multipart/form-data")
     assert answer.status_code == 413
     assert "larger than the upload limit of 2 MB, so nothing was imported" in answer.get_data(as_text=True)
 
 
-def test_a_zip_slip_upload_is_refused_whole(client, data_dir):
+def test_a_zip_slip_upload_is_refused_whole(client, settings):
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:
         zf.writestr("visits.csv", (FIXTURES / "visits_ok.csv").read_bytes())
         zf.writestr("../../evil.sh", b"echo pwned")
-    before = _state(data_dir)
+    before = _state(settings)
     answer = _post(client, buf.getvalue(), "visits.zip")
     assert answer.status_code == 422
     assert "visits.zip: refused: the archive entry &#39;../../evil.sh&#39; points outside the archive" in answer.get_data(as_text=True)
-    assert _state(data_dir) == before
+    assert _state(settings) == before
 
 
-def test_a_zip_bomb_upload_is_refused(data_dir):
-    app = create_app({"TESTING": True, "SETTINGS": {"data_dir": str(data_dir), "max_unzipped_bytes": 1_000_000}})
+def test_a_zip_bomb_upload_is_refused(settings):
+    app = create_app({"TESTING": True, "SETTINGS": {**location(settings), "max_unzipped_bytes": 1_000_000}})
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
         zf.writestr("visits.shp", bytes(20_000_000))
     assert len(buf.getvalue()) < 100_000
-    before = _state(data_dir)
+    before = _state(settings)
     answer = _post(app.test_client(), buf.getvalue(), "bomb.zip")
     assert answer.status_code == 422
     assert "possible zip bomb" in answer.get_data(as_text=True)
-    assert _state(data_dir) == before
+    assert _state(settings) == before
 
 
 def test_unknown_or_malformed_import_ids(client):

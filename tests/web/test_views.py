@@ -6,6 +6,7 @@ import pytest
 
 from geo.areas import Atlas
 from web import create_app
+from tests.stores import location
 
 YINZHOU, YUNLONG, JIACUN = "330212", "330212101", "330212101001"
 GRID = JIACUN + "003"
@@ -13,7 +14,7 @@ EVIL = "<img src=x onerror=alert(1)>"
 
 
 def _make_app(demo_settings, **settings):
-    return create_app({"SETTINGS": {"data_dir": demo_settings.data_path, "secret_key": "test", **settings},
+    return create_app({"SETTINGS": {**location(demo_settings), "secret_key": "test", **settings},
                        "TESTING": True})
 
 

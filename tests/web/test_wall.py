@@ -4,7 +4,6 @@ import datetime as dt
 import html as htmllib
 import json
 import re
-import shutil
 import time
 
 import pytest
@@ -16,19 +15,20 @@ from geo.service import AtlasService
 from web import create_app
 
 from .conftest import csrf_token_of, login
+from tests.stores import copy_settings, location
 
 YINZHOU, YUNLONG = "330212", "330212101"
 KPI_KEYS = ["visits", "home_observation", "home_quarantine", "risk_code", "new_arrivals", "disputes", "appeals",
             "active_checkpoints", "online_rate"]
 
 
-def _app(data_dir, **settings):
-    return create_app({"SETTINGS": {"data_dir": data_dir, "secret_key": "test", **settings}, "TESTING": True})
+def _app(where, **settings):
+    return create_app({"SETTINGS": {**location(where), "secret_key": "test", **settings}, "TESTING": True})
 
 
 @pytest.fixture(scope="module")
 def app(demo_settings):
-    return _app(demo_settings.data_path)
+    return _app(demo_settings)
 
 
 @pytest.fixture
@@ -73,7 +73,7 @@ def test_url_parameters_set_the_view(client):
 
 
 def test_settings_give_the_default_refresh(demo_settings):
-    r = _app(demo_settings.data_path, wall_refresh_seconds=12, wall_tour_seconds=40).test_client().get("/wall")
+    r = _app(demo_settings, wall_refresh_seconds=12, wall_tour_seconds=40).test_client().get("/wall")
     cfg = _config(r.get_data(as_text=True))
     assert (cfg["refresh"], cfg["dwell"]) == (12, 40)
 
@@ -118,8 +118,7 @@ def test_board_json(client, app):
 
 
 def test_board_revalidates_until_the_store_changes(demo_settings, tmp_path):
-    shutil.copytree(demo_settings.data_path, tmp_path / "data")
-    app = _app(tmp_path / "data")
+    app = _app(copy_settings(demo_settings, tmp_path / "data"))
     client = app.test_client()
     first = client.get("/api/wall")
     tag = first.headers["ETag"]
@@ -156,7 +155,7 @@ def test_playback_parameter_and_setting(client, demo_settings):
         page = client.get(f"/wall?playback={bad}")
         assert page.status_code == 400 and f"playback '{bad}'" in htmllib.unescape(page.get_data(as_text=True))
     assert client.get("/wall?step=0").status_code == 400
-    by_default = _app(demo_settings.data_path, wall_playback_days=7).test_client()
+    by_default = _app(demo_settings, wall_playback_days=7).test_client()
     cfg = _config(by_default.get("/wall").get_data(as_text=True))
     assert cfg["playback"] == 7 and _config(by_default.get("/wall?playback=off").get_data(as_text=True))["playback"] == 0
     html = client.get("/wall?playback=14").get_data(as_text=True)
@@ -185,7 +184,7 @@ def clock():
 
 @pytest.fixture
 def device_app(secure_settings, clock):
-    return create_app({"SETTINGS": {"data_dir": secure_settings.data_path, "secret_key": "test-secret"},
+    return create_app({"SETTINGS": {**location(secure_settings), "secret_key": "test-secret"},
                        "TESTING": True, "TEST_USER": None, "GRIDATLAS_CLOCK": clock})
 
 
