@@ -29,10 +29,10 @@ run: $(BIN)/.installed web/assets/node_modules/.installed $(DATA)/demo/manifest.
 	@# No default password: the first run creates an admin and prints its one-time password.
 	@$(BIN)/python -m geo users ensure-demo-admin
 	@echo "Grid Atlas: http://$(HOST):$(PORT)/"
-	$(BIN)/waitress-serve --host $(HOST) --port $(PORT) --threads 8 --call web:create_app
+	$(BIN)/granian --interface wsgi --host $(HOST) --port $(PORT) --workers 2 --factory web:create_app
 
 test: $(BIN)/.installed web/assets/node_modules/.installed
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadgroup
 
 bench: $(BIN)/.installed
 	$(BIN)/python -m geo bench --scale 1

@@ -22,3 +22,17 @@ def make_assigner(atlas, engine: str = "local", scheduler: str | None = None):
         polygons = atlas.grids.geometry.to_numpy()
         return lambda x, y: assign_dask(polygons, x, y, scheduler=scheduler)
     raise BadParameter(f"unknown engine {engine!r}; allowed: {', '.join(ENGINES)}")
+
+
+def make_file_counter(atlas, engine: str = "local", scheduler: str | None = None):
+    """For engines whose workers read the event files themselves (``dask``), the function
+    ``count({metric index: path}) -> (cube, stats)`` of :func:`geo.dask_engine.count_event_files`;
+    None for ``local``, which reads the files in this process."""
+    if engine == "local":
+        return None
+    if engine == "dask":
+        from .dask_engine import count_event_files
+
+        polygons = atlas.grids.geometry.to_numpy()
+        return lambda files: count_event_files(polygons, files, scheduler=scheduler)
+    raise BadParameter(f"unknown engine {engine!r}; allowed: {', '.join(ENGINES)}")

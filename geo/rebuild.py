@@ -20,7 +20,7 @@ import pandas as pd
 from . import count_store
 from .areas import Atlas
 from .counts import METRIC_KEYS
-from .engines import make_assigner
+from .engines import make_assigner, make_file_counter
 from .eventfiles import event_path, read_event_arrays
 from .metrics import N_DAYS, PERIOD_START, POINT_METRICS
 from .online import ONLINE_FILE, read_online, write_online
@@ -53,12 +53,14 @@ def _bin(cube_m: np.ndarray, grid: np.ndarray, day: np.ndarray) -> tuple[int, in
 
 
 def compute_cube(atlas: Atlas, store: Store, events_dir: Path | None, checks_file: Path | None,
-                 assign=None) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray], RebuildReport]:
+                 assign=None, count_files=None) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray], RebuildReport]:
     """Join every source point to its grid and return (cube [metric, grid, day], checks, report).
 
     ``checks`` is (checkpoint codes, their daily checks [checkpoint, day]), atlas order.
 
     ``assign(x, y) -> grid index`` is the join (see :func:`make_assigner`); local by default.
+    ``count_files`` (see :func:`make_file_counter`) sums the event files where they are read,
+    on a cluster's workers; without it they are read here and joined with ``assign``.
     """
     t0 = time.perf_counter()
     assign = assign or make_assigner(atlas)
@@ -66,13 +68,19 @@ def compute_cube(atlas: Atlas, store: Store, events_dir: Path | None, checks_fil
     report = RebuildReport()
     # All point sources go through one join call, so both cores work on all of them at once.
     xs, ys, days, metric_of = [], [], [], []
-    for key in POINT_METRICS:
-        path = event_path(events_dir, key) if events_dir else None
-        if path is None or not path.exists():
-            continue
+    files = {METRIC_KEYS.index(key): event_path(events_dir, key) for key in POINT_METRICS if events_dir}
+    files = {m: path for m, path in files.items() if path.exists()}
+    if count_files is not None and files:
+        counted, stats = count_files(files)
+        cube[:len(counted)] += counted
+        for m, (n, outside, late) in stats.items():
+            report.points[METRIC_KEYS[m]] = n
+            report.outside[METRIC_KEYS[m]], report.out_of_period[METRIC_KEYS[m]] = outside, late
+        files = {}
+    for m, path in files.items():
         x, y, day = read_event_arrays(path)
         xs.append(x), ys.append(y), days.append(day)
-        metric_of.append(np.full(len(x), METRIC_KEYS.index(key), dtype=np.int8))
+        metric_of.append(np.full(len(x), m, dtype=np.int8))
     with store.snapshot() as con:
         records = pd.DataFrame(con.execute("SELECT metric, day, lon, lat FROM records").fetchall(),
                                columns=["metric", "day", "lon", "lat"])
@@ -88,8 +96,10 @@ def compute_cube(atlas: Atlas, store: Store, events_dir: Path | None, checks_fil
         for m in np.unique(metric):
             sel = metric == m
             key = METRIC_KEYS[m]
-            report.points[key] = int(sel.sum())
-            report.outside[key], report.out_of_period[key] = _bin(cube[m], grid[sel], day[sel])
+            outside, late = _bin(cube[m], grid[sel], day[sel])
+            report.points[key] = report.points.get(key, 0) + int(sel.sum())
+            report.outside[key] = report.outside.get(key, 0) + outside
+            report.out_of_period[key] = report.out_of_period.get(key, 0) + late
 
     cp_codes = atlas.checkpoints["code"].to_numpy()
     cp_daily = np.zeros((len(cp_codes), N_DAYS), dtype=np.int64)
@@ -133,7 +143,8 @@ def rebuild(atlas: Atlas, store: Store, events_dir: Path | None, checks_file: Pa
     ``publish_areas`` also makes ``atlas`` the store's areas, in the same transaction (a new demo
     city into a PostGIS store; the embedded store reads the demo folder's file anyway).
     """
-    cube, checks, report = compute_cube(atlas, store, events_dir, checks_file, make_assigner(atlas, engine, scheduler))
+    cube, checks, report = compute_cube(atlas, store, events_dir, checks_file, make_assigner(atlas, engine, scheduler),
+                                        make_file_counter(atlas, engine, scheduler))
     if online_file is None and events_dir is not None:
         online_file = Path(events_dir).parent / ONLINE_FILE
     online = read_online(online_file)

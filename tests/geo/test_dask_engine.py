@@ -65,3 +65,35 @@ def test_ingest_on_a_dask_scheduler_stores_what_the_local_engine_stores(demo_set
                      "--engine", "dask", "--scheduler", cluster.scheduler_address]) == 0
         assert cluster.scheduler.transition_counter > 0  # the join did run on this cluster
     assert state(copies["dask"]) == state(copies["local"])
+
+
+@pytest.mark.slow
+def test_a_rebuild_on_dask_reads_the_files_on_the_workers_and_equals_the_local_one(atlas, tmp_path):
+    from geo.dask_engine import count_event_files
+    from geo.eventfiles import read_event_arrays, write_events
+    from geo.metrics import N_DAYS
+
+    rng = np.random.default_rng(11)
+    minx, miny, maxx, maxy = atlas.geometry_of("330212").bounds  # 鄞州区 and its neighbours
+    files = {}
+    for m, n in ((0, 20_000), (4, 6_000)):
+        x = rng.uniform(minx, maxx, n)
+        y = rng.uniform(miny, maxy, n)
+        x[:5] = [np.nan, 100.0, 121.0, 125.0, 121.5]  # unusable, and far outside the city
+        day = rng.integers(-3, N_DAYS + 3, n)  # a few outside the period
+        order = np.lexsort((day, atlas.grid_index.assign(x, y)))  # grid order, as the demo writes
+        files[m] = tmp_path / f"m{m}.parquet"
+        write_events(files[m], np.arange(n), day[order], x[order], y[order], row_group_size=4_000)
+
+    cube, stats = count_event_files(atlas.grids.geometry.to_numpy(), files, n_workers=2)
+
+    for m, path in files.items():
+        x, y, day = read_event_arrays(path)
+        grid = atlas.grid_index.assign(x, y)
+        ok = (grid >= 0) & (day >= 0) & (day < N_DAYS)
+        expected = np.zeros((len(atlas.grid_codes), N_DAYS), dtype=np.int64)
+        np.add.at(expected, (grid[ok], day[ok]), 1)
+        np.testing.assert_array_equal(cube[m], expected)
+        assert stats[m] == (len(x), int((grid < 0).sum()), int(((grid >= 0) & ~ok).sum()))
+        assert expected.sum() > 1000 and stats[m][1] > 0 and stats[m][2] > 0
+    assert not cube[[1, 2, 3]].any()

@@ -86,9 +86,11 @@ def two_servers(demo_settings, tmp_path):
             _wait_until_up(proc, base)
         yield bases
     finally:
-        for proc in procs:
+        for port, proc in zip(ports, procs):
             proc.terminate()
             proc.wait(timeout=30)
+            # Shown by pytest only when the test failed: what the server logged (a 500's traceback).
+            print(f"--- server on port {port} ---\n{proc.stdout.read()}")
 
 
 @pytest.mark.slow
