@@ -70,6 +70,20 @@ def _cmd_status(args, settings) -> int:
     return 0
 
 
+def _cmd_migrate(args, settings) -> int:
+    from .errors import BadParameter
+
+    if not settings.database_url:
+        raise BadParameter("migrate applies to a PostGIS store: set GRIDATLAS_DATABASE_URL=postgresql://… "
+                           "(the SQLite store puts its schema in place by itself)")
+    from .postgis_store import without_password, migrate
+
+    applied = migrate(settings.database_url, settings.database_schema)
+    where = f"{without_password(settings.database_url)} schema {settings.database_schema}"
+    print(f"{where}: applied {', '.join(applied)}" if applied else f"{where}: up to date")
+    return 0
+
+
 def _cmd_bench(args, settings) -> int:
     from .bench import parse_parts, run_bench
 
@@ -163,6 +177,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("status", help="print what the store holds")
     p.set_defaults(func=_cmd_status)
+
+    p = sub.add_parser("migrate", help="create or update the PostGIS store's schema (before starting servers)")
+    p.set_defaults(func=_cmd_migrate)
 
     p = sub.add_parser("bench", help="measure every target of issue 8 against references in the same run")
     p.add_argument("--scale", type=float, default=1.0, help="scale of the visit points of the join")

@@ -58,7 +58,7 @@ class PostgisStore(Store):
             raise ValueError(f"database schema {schema!r} must be lower-case letters, digits and _")
         self.url = url
         self.schema = schema
-        self.key = f"{_without_password(url)}#{schema}"
+        self.key = f"{without_password(url)}#{schema}"
         self.pid = os.getpid()
         # Writers of one schema take turns on this lock (SQLite's BEGIN IMMEDIATE, here).
         self._write_lock = zlib.crc32(f"gridatlas-write:{schema}".encode()) & 0x7FFFFFFF
@@ -66,7 +66,7 @@ class PostgisStore(Store):
         self._stamp = (None, None)
 
     def __repr__(self) -> str:
-        return f"PostgisStore({_without_password(self.url)!r}, schema={self.schema!r})"
+        return f"PostgisStore({without_password(self.url)!r}, schema={self.schema!r})"
 
     def _get_pool(self) -> ConnectionPool:
         if self._pool is None:
@@ -297,7 +297,8 @@ def _ewkb_hex(geoms: np.ndarray) -> list[str]:
     return shapely.to_wkb(shapely.set_srid(geoms, 4326), hex=True, include_srid=True).tolist()
 
 
-def _without_password(url: str) -> str:
+def without_password(url: str) -> str:
+    """``url`` with its password (if any) masked, for messages and logs."""
     return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)
 
 
@@ -316,7 +317,7 @@ def migrate(url: str, schema: str) -> list[str]:
     try:
         con = psycopg.connect(url, autocommit=True)
     except psycopg.OperationalError as err:
-        raise StoreUnavailable(f"cannot reach the database at {_without_password(url)}: {err}".strip()) from None
+        raise StoreUnavailable(f"cannot reach the database at {without_password(url)}: {err}".strip()) from None
     with con:
         # Session-level lock: two processes starting at once must not both migrate.
         con.execute("SELECT pg_advisory_lock(%s)", (zlib.crc32(b"gridatlas-migrate") & 0x7FFFFFFF,))
@@ -326,7 +327,7 @@ def migrate(url: str, schema: str) -> list[str]:
                     con.execute("CREATE EXTENSION IF NOT EXISTS postgis SCHEMA public")
                 except psycopg.Error as err:
                     raise StoreUnavailable(
-                        f"the database at {_without_password(url)} lacks PostGIS and this role cannot add it "
+                        f"the database at {without_password(url)} lacks PostGIS and this role cannot add it "
                         f"({err.diag.message_primary}); ask its administrator to run CREATE EXTENSION postgis") from None
             con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
             con.execute(f"SET search_path TO {schema}, public")
@@ -348,4 +349,4 @@ class StoreUnavailable(DataNotReady):
     """The configured database cannot be used (unreachable, or without PostGIS): 503, not 500."""
 
 
-__all__ = ["PostgisStore", "PgConnection", "StoreUnavailable", "migrate", "migrations"]
+__all__ = ["PostgisStore", "PgConnection", "StoreUnavailable", "migrate", "migrations", "without_password"]

@@ -133,3 +133,43 @@ def test_a_snapshot_sees_one_commit_even_while_another_writer_commits(new_store)
         again = con.execute("SELECT value FROM meta WHERE key = 'version'").fetchone()[0]
     assert first == again == "0"
     assert store.version() == 1
+
+
+def test_migrate_puts_the_postgis_schema_in_place_once(pg_url, monkeypatch, capsys):
+    from geo.cli import main
+    from geo.postgis_store import PostgisStore, migrations
+    from tests.stores import new_schema
+
+    schema = new_schema("migrate")
+    monkeypatch.setenv("GRIDATLAS_DATABASE_URL", pg_url)
+    monkeypatch.setenv("GRIDATLAS_DATABASE_SCHEMA", schema)
+    assert main(["migrate"]) == 0
+    assert f"schema {schema}: applied {', '.join(name for name, _ in migrations())}" in capsys.readouterr().out
+    assert main(["migrate"]) == 0
+    assert "up to date" in capsys.readouterr().out
+    store = PostgisStore(pg_url, schema)
+    try:
+        # The areas and checkpoints have spatial indexes.
+        indexes = {row[0] for row in store.query("SELECT indexdef FROM pg_indexes WHERE schemaname = ?", (schema,))}
+        assert any("areas USING gist (geom)" in d for d in indexes)
+        assert any("checkpoints USING gist (geom)" in d for d in indexes)
+        assert store.version() == 0
+    finally:
+        store.close()
+
+
+def test_migrate_without_a_database_says_what_to_set(monkeypatch, capsys):
+    from geo.cli import main
+
+    monkeypatch.setenv("GRIDATLAS_DATABASE_URL", "")
+    assert main(["migrate"]) == 2
+    assert "GRIDATLAS_DATABASE_URL" in capsys.readouterr().err
+
+
+def test_an_unreachable_database_is_a_clear_503_error():
+    from geo.errors import DataNotReady
+    from geo.postgis_store import PostgisStore
+
+    store = PostgisStore("postgresql://nobody:secret@127.0.0.1:1/nowhere", "gridatlas")
+    with pytest.raises(DataNotReady, match=r"cannot reach the database at postgresql://nobody:\*\*\*@127.0.0.1:1/nowhere"):
+        store.version()
