@@ -76,7 +76,7 @@ def _cmd_migrate(args, settings) -> int:
     if not settings.database_url:
         raise BadParameter("migrate applies to a PostGIS store: set GRIDATLAS_DATABASE_URL=postgresql://… "
                            "(the SQLite store puts its schema in place by itself)")
-    from .postgis_store import without_password, migrate
+    from .postgis_store import migrate, without_password
 
     applied = migrate(settings.database_url, settings.database_schema)
     where = f"{without_password(settings.database_url)} schema {settings.database_schema}"
