@@ -30,7 +30,7 @@ import shapely
 from psycopg.pq import TransactionStatus
 from psycopg_pool import ConnectionPool
 
-from .errors import DataNotReady
+from .errors import BadParameter, DataNotReady
 from .store import BUMP_VERSION, Store, StoreBusy
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations" / "postgis"
@@ -54,8 +54,9 @@ class PostgisStore(Store):
     dialect = "postgis"
 
     def __init__(self, url: str, schema: str = "gridatlas"):
-        if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", schema):
-            raise ValueError(f"database schema {schema!r} must be lower-case letters, digits and _")
+        if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", schema) or schema.startswith("pg_"):
+            raise BadParameter(f"database schema {schema!r} must be lower-case letters, digits and _, "
+                               "not starting with pg_ (PostgreSQL keeps those names)")
         self.url = url
         self.schema = schema
         self.key = f"{without_password(url)}#{schema}"
@@ -152,6 +153,8 @@ class PostgisStore(Store):
             points = con.execute("SELECT code, name, kind, grid_code, ST_AsBinary(geom) FROM checkpoints "
                                  "ORDER BY ord").fetchall()
         if not areas:
+            if demo_dir is None:
+                raise DataNotReady(f"{self!r} holds no areas yet: run `python -m geo demo` or `python -m geo rebuild`")
             atlas = Atlas.load(demo_dir)
             with self.transaction(bump_version=False) as con:
                 if not con.execute("SELECT 1 FROM areas LIMIT 1").fetchone():  # not seeded meanwhile
