@@ -31,7 +31,7 @@ from psycopg.pq import TransactionStatus
 from psycopg_pool import ConnectionPool
 
 from .errors import BadParameter, DataNotReady
-from .store import BUMP_VERSION, Store, StoreBusy
+from .store import Store, StoreBusy
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations" / "postgis"
 # Connections each server process keeps: a request needs one at a time, and a process serves
@@ -95,42 +95,19 @@ class PostgisStore(Store):
         pool = self._get_pool()
         return PgConnection(pool.getconn(), pool)
 
-    @contextmanager
-    def transaction(self, bump_version: bool = True, wait_seconds: float | None = None):
-        """See :meth:`geo.store.Store.transaction`. Writers of this schema take turns on one
-        advisory lock, held until the commit, as SQLite's single writer does."""
-        con = self.connect()
+    def _begin_write(self, con, wait_seconds: float | None) -> None:
+        # Writers of this schema take turns on one advisory lock, held until the commit, as
+        # SQLite's single writer does.
+        con.execute("BEGIN")
+        if wait_seconds is not None:
+            con.execute(f"SET LOCAL lock_timeout = '{max(1, int(wait_seconds * 1000))}ms'")
         try:
-            con.execute("BEGIN")
-            if wait_seconds is not None:
-                con.execute(f"SET LOCAL lock_timeout = '{max(1, int(wait_seconds * 1000))}ms'")
-            try:
-                con.execute("SELECT pg_advisory_xact_lock(?)", (self._write_lock,))
-            except psycopg.errors.LockNotAvailable as err:
-                raise StoreBusy(str(err)) from None
-            yield con
-            if bump_version:
-                con.execute(BUMP_VERSION)
-            con.execute("COMMIT")
-        except BaseException:
-            con.rollback()
-            raise
-        finally:
-            con.close()
+            con.execute("SELECT pg_advisory_xact_lock(?)", (self._write_lock,))
+        except psycopg.errors.LockNotAvailable as err:
+            raise StoreBusy(str(err)) from None
 
-    @contextmanager
-    def snapshot(self):
-        """See :meth:`geo.store.Store.snapshot`: one REPEATABLE READ, read-only transaction."""
-        con = self.connect()
-        try:
-            con.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            yield con
-            con.execute("COMMIT")
-        except BaseException:
-            con.rollback()
-            raise
-        finally:
-            con.close()
+    def _begin_read(self, con) -> None:
+        con.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
 
     def query(self, sql: str, params=()) -> list[tuple]:
         """All rows of one read-only statement, on a pooled connection."""

@@ -95,14 +95,40 @@ class Store:
         ``bump_version=False``: they must not make every reader reload its counts. With
         ``wait_seconds``, :class:`StoreBusy` is raised instead of waiting longer for another writer.
         """
-        raise NotImplementedError
-        yield
+        con = self.connect()
+        try:
+            self._begin_write(con, wait_seconds)
+            yield con
+            if bump_version:
+                con.execute(BUMP_VERSION)
+            con.execute("COMMIT")
+        except BaseException:
+            con.rollback()
+            raise
+        finally:
+            con.close()
 
     @contextmanager
     def snapshot(self):
         """Yield a connection whose reads all see the same commit (e.g. the version and the counts)."""
+        con = self.connect()
+        try:
+            self._begin_read(con)
+            yield con
+            con.execute("COMMIT")
+        except BaseException:
+            con.rollback()
+            raise
+        finally:
+            con.close()
+
+    def _begin_write(self, con, wait_seconds: float | None) -> None:
+        """Open the write transaction on ``con``, taking the store's one writer's turn."""
         raise NotImplementedError
-        yield
+
+    def _begin_read(self, con) -> None:
+        """Open a read transaction on ``con`` that sees one commit throughout."""
+        raise NotImplementedError
 
     def query(self, sql: str, params=()) -> list[tuple]:
         """All rows of one read-only statement."""
@@ -241,40 +267,19 @@ class SqliteStore(Store):
             return None
         return (str(self.path.resolve()), st.st_dev, st.st_ino)
 
-    @contextmanager
-    def transaction(self, bump_version: bool = True, wait_seconds: float | None = None):
-        """See :meth:`Store.transaction`; BEGIN IMMEDIATE takes SQLite's one write lock."""
-        con = self.connect()
+    def _begin_write(self, con, wait_seconds: float | None) -> None:
+        # BEGIN IMMEDIATE takes SQLite's one write lock now, not at the first write.
+        if wait_seconds is not None:
+            con.execute(f"PRAGMA busy_timeout = {int(wait_seconds * 1000)}")
         try:
-            if wait_seconds is not None:
-                con.execute(f"PRAGMA busy_timeout = {int(wait_seconds * 1000)}")
-            try:
-                con.execute("BEGIN IMMEDIATE")
-            except sqlite3.OperationalError as err:
-                if wait_seconds is not None and "locked" in str(err):
-                    raise StoreBusy(str(err)) from None
-                raise
-            yield con
-            if bump_version:
-                con.execute(BUMP_VERSION)
-            con.execute("COMMIT")
-        except BaseException:
-            if con.in_transaction:
-                con.execute("ROLLBACK")
+            con.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as err:
+            if wait_seconds is not None and "locked" in str(err):
+                raise StoreBusy(str(err)) from None
             raise
-        finally:
-            con.close()
 
-    @contextmanager
-    def snapshot(self):
-        """See :meth:`Store.snapshot`: a deferred transaction reads from one WAL snapshot."""
-        con = self.connect()
-        try:
-            con.execute("BEGIN")
-            yield con
-            con.execute("COMMIT")
-        finally:
-            con.close()
+    def _begin_read(self, con) -> None:
+        con.execute("BEGIN")  # deferred: it reads from one WAL snapshot
 
     def query(self, sql: str, params=()) -> list[tuple]:
         """All rows of one read-only statement, on a connection this thread keeps open.
