@@ -32,7 +32,7 @@ run: $(BIN)/.installed web/assets/node_modules/.installed $(DATA)/demo/manifest.
 	$(BIN)/granian --interface wsgi --host $(HOST) --port $(PORT) --workers 2 --factory web:create_app
 
 test: $(BIN)/.installed web/assets/node_modules/.installed
-	$(BIN)/python -m pytest -q -n 2 --dist loadgroup
+	$(BIN)/python -m pytest -q -n 2 --dist loadscope
 
 bench: $(BIN)/.installed
 	$(BIN)/python -m geo bench --scale 1

@@ -47,15 +47,6 @@ def pg_url():
     cluster.stop()
 
 
-def pytest_collection_modifyitems(items):
-    """Under pytest-xdist (``make test`` runs ``-n 2 --dist loadgroup``), all tests of one store
-    kind go to the same worker, so each worker builds the demo store of one kind only."""
-    for item in items:
-        kind = getattr(getattr(item, "callspec", None), "params", {}).get("store_kind")
-        if kind is not None:
-            item.add_marker(pytest.mark.xdist_group(kind))
-
-
 @pytest.fixture(scope="session", params=STORE_KINDS)
 def store_kind(request) -> str:
     """"sqlite" or "postgis": the store every store-using fixture of this test is built on."""
