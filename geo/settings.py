@@ -25,8 +25,9 @@ class Settings(BaseSettings):
     # Where the demo data, the store and the caches live. Relative paths are taken from the
     # project root, so `make run` and the CLI agree wherever they are started.
     data_dir: Path = Path("data")
-    # Flask's session secret. Empty means "generate one per process" (fine for the demo,
-    # wrong for several workers: set it in production).
+    # Flask's session secret. Empty means one made once and kept in <data_dir>/secret_key, which
+    # the server processes of one machine share. Several machines (the PostGIS store) must be
+    # given the same value here.
     secret_key: str = ""
     # Optional base-map tiles from an intranet tile server, e.g. http://tiles.local/{z}/{x}/{y}.png.
     # Off by default: the base map is the city's own outlines.

@@ -231,6 +231,8 @@ class SqliteStore(Store):
     def __init__(self, path: Path):
         self.path = Path(path)
         self.key = str(self.path)
+        # Resolved once: _file_id runs on every query, and resolve() was most of its cost.
+        self._resolved = str(self.path.resolve())
 
     def __repr__(self) -> str:
         return f"SqliteStore({str(self.path)!r})"
@@ -265,7 +267,7 @@ class SqliteStore(Store):
             return None
         if st.st_size == 0:  # a file just created (maybe on a reused inode) has no schema yet
             return None
-        return (str(self.path.resolve()), st.st_dev, st.st_ino)
+        return (self._resolved, st.st_dev, st.st_ino)
 
     def _begin_write(self, con, wait_seconds: float | None) -> None:
         # BEGIN IMMEDIATE takes SQLite's one write lock now, not at the first write.
