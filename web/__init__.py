@@ -7,7 +7,9 @@ parse their arguments, call one ``geo`` function and render.
 
 from __future__ import annotations
 
+import os
 import secrets
+from pathlib import Path
 
 from flask import Flask
 
@@ -25,7 +27,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     settings = get_settings(**test_config.pop("SETTINGS", {}))
     app = Flask(__name__)
     app.config.from_mapping(
-        SECRET_KEY=settings.secret_key or secrets.token_hex(32),
+        SECRET_KEY=settings.secret_key or shared_secret(settings.data_path),
         MAX_CONTENT_LENGTH=settings.max_upload_bytes,
         JSON_AS_ASCII=False,
     )
@@ -49,6 +51,31 @@ def create_app(test_config: dict | None = None) -> Flask:
     return app
 
 
+def shared_secret(data_path: Path) -> str:
+    """The session secret when none is configured: one kept in ``<data>/secret_key`` (made
+    once, readable by its owner only), so that every worker process of the server (granian
+    starts 2, each building its own app) and a restart sign sessions alike."""
+    path = Path(data_path) / "secret_key"
+    try:
+        key = path.read_text().strip()
+        if key:
+            return key
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".secret_key.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(secrets.token_hex(32))
+    try:
+        os.link(tmp, path)  # atomic: when two workers start at once, the first key is everyone's
+    except FileExistsError:
+        pass
+    finally:
+        os.unlink(tmp)
+    return path.read_text().strip()
+
+
 def _compress(app: Flask) -> None:
     """Compress HTML, JSON, GeoJSON, scripts and styles (brotli/gzip, as the browser accepts)."""
     from flask_compress import Compress
@@ -65,6 +92,9 @@ def _compress(app: Flask) -> None:
 
     app.config.setdefault("COMPRESS_CACHE_BACKEND", lambda: compress_cache(app))
     app.config.setdefault("COMPRESS_CACHE_KEY", compress_cache_key)
+    # Conditional requests are answered before any body exists (``revalidated`` for our answers,
+    # ``send_file`` for static files); a second evaluation after compressing finds nothing new.
+    app.config.setdefault("COMPRESS_EVALUATE_CONDITIONAL_REQUEST", False)
     Compress(app)
 
 

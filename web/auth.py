@@ -30,6 +30,14 @@ its session slides: each request pushes its end ``wall_device_idle_hours`` on, u
 expires or is revoked. Its cookie lives as long (:class:`SessionInterface`). The clock of both
 kinds of session is ``app.config["GRIDATLAS_CLOCK"]`` (``time.time``), so tests can move it.
 
+The cookie is sent again only when the session changes (``SESSION_REFRESH_EACH_REQUEST`` is
+off): signing a cookie on every request cost a warm JSON answer a good part of its time, and a
+person's session has a fixed end anyway (the cookie expires ``session_hours`` after sign-in, as
+the session does). A wall's sliding end moves in steps of :data:`DEVICE_SEEN_STEP`, so a wall
+polling every few seconds gets a new cookie every few minutes, not with every answer. A verified
+cookie is remembered by its exact text (:class:`SessionInterface`), so the next request that sends
+it skips the signature check; its age is still checked each time.
+
 Tests: an app created with ``TESTING=True`` treats requests as those of ``TEST_USER`` (an
 admin unless the test config says otherwise; None = nobody), and ``app.test_client(user=...)``
 picks another user per client. Both exist only in an app built with a test config, which the
@@ -75,6 +83,14 @@ _NO_TEST_USER = object()
 # endpoints its layers and its playback draw from (each still checks the device's area).
 DEVICE_ENDPOINTS = frozenset({"wall.page", "wall.board", "api.children", "api.values", "api.checkpoints",
                               "api.outlines", "api.summary", "time_api.daily"})
+# A wall device's "last seen" in its session moves on in steps of this many seconds: its cookie
+# is re-sent that often while it polls (not with every answer), and its idle limit
+# (``wall_device_idle_hours``) is kept to within this step.
+DEVICE_SEEN_STEP = 300
+# Verified session cookies remembered per process (by their text); emptied when full.
+OPENED_SESSIONS = 4096
+# WSGI environ key: until when (epoch seconds) this request's session cookie's signature is valid.
+SIGNED_UNTIL_ENVIRON = "gridatlas.session_signed_until"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -164,7 +180,47 @@ def can_see(code: str) -> bool:
 def cache_identity() -> str:
     """What makes the same URL answer differently for different users (for ETags)."""
     user = current_user()
-    return "-" if user is None else f"{user.name}|{user.role}|{user.area}|{user.stamp}"
+    return "-" if user is None else _identity(user)
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who made a request, as far as its answer depends on it: enough to tell later, without
+    Flask, that the same session cookie still belongs to the same person (web/caching.py's
+    replay of warm answers)."""
+
+    name: str
+    identity: str  # cache_identity(): name, role, area, password stamp
+    signed_in_at: float  # the session's "at" (its end is session_hours later)
+    signed_until: int  # when the cookie's signature gets too old
+
+
+def _identity(user: users.User) -> str:
+    return f"{user.name}|{user.role}|{user.area}|{user.stamp}"
+
+
+def replay_principal() -> Principal | None:
+    """The person whose session cookie made this request, or None when the answer must not be
+    replayed without the guard: nobody, a test user, a wall device (its session slides with
+    each request), or a user who must change their password."""
+    user = current_user()
+    if (user is None or g.get("test_principal") or g.get("device") is not None or user.must_change
+            or session.get("user") != user.name or SIGNED_UNTIL_ENVIRON not in request.environ):
+        return None
+    return Principal(user.name, _identity(user), float(session.get("at", 0)),
+                     request.environ[SIGNED_UNTIL_ENVIRON])
+
+
+def still_signed_in(app: Flask, who: Principal) -> bool:
+    """True when ``who``'s session would pass the guard again now, as it did when the answer
+    was made: not past ``session_hours``, the cookie's signature not too old, and the user still
+    there with the same role, area and password (no Flask request context needed)."""
+    svc = app.extensions["gridatlas"]
+    now = app.config.get("GRIDATLAS_CLOCK", time.time)()
+    if now - who.signed_in_at >= svc.settings.session_hours * 3600 or int(time.time()) > who.signed_until:
+        return False
+    user = users.get_user(svc.store, who.name)
+    return user is not None and not user.must_change and _identity(user) == who.identity
 
 
 def _test_user(spec: dict | None) -> users.User | None:
@@ -227,7 +283,8 @@ def _load_device(name: str) -> None:
         g.device_refused = err
         audit.record(_store(), f"wall:{name}", "wall_device_refused", name, err.reason, None, _client())
         return
-    session["seen"] = now  # sliding: each request pushes the end on
+    if now - float(session.get("seen", 0)) >= DEVICE_SEEN_STEP:
+        session["seen"] = now  # sliding: the wall's requests push the end on (a new cookie)
     g.device = device
     g.user = users.User(f"wall:{device.name}", device.role, device.area, False, device.created_at,
                         device.created_at, device.last_seen_at, device.stamp)
@@ -243,10 +300,28 @@ def start_device_session(device: wall_devices.Device) -> None:
 
 class SessionInterface(SecureCookieSessionInterface):
     """Flask's signed cookie, but a wall device's cookie lasts ``wall_device_idle_hours`` (a
-    person's lasts ``session_hours``; both sessions' own limits are checked by the guard)."""
+    person's lasts ``session_hours``; both sessions' own limits are checked by the guard).
+
+    One signing serializer per secret key (Flask builds a new one for every request), and the
+    cookies it verified are remembered by their exact text, with the time they were signed: a
+    cookie sent again is not verified again, but one older than the limit is still refused.
+    Only sessions of plain values (text, numbers) are remembered, so no request can change
+    what another one is handed."""
+
+    def __init__(self):
+        self._serializers = {}
+        self._opened = {}
 
     def _device_seconds(self, app) -> int:
         return app.extensions["gridatlas"].settings.wall_device_idle_hours * 3600
+
+    def get_signing_serializer(self, app):
+        """Flask's serializer, built once per secret key (and fallback keys)."""
+        key = (app.secret_key, tuple(app.config.get("SECRET_KEY_FALLBACKS") or ()))
+        serializer = self._serializers.get(key)
+        if serializer is None:
+            serializer = self._serializers[key] = super().get_signing_serializer(app)
+        return serializer
 
     def open_session(self, app, request):
         """Accept signatures as old as the longer of both limits (the guard applies each)."""
@@ -257,10 +332,24 @@ class SessionInterface(SecureCookieSessionInterface):
         if not value:
             return self.session_class()
         max_age = max(int(app.permanent_session_lifetime.total_seconds()), self._device_seconds(app))
-        try:
-            return self.session_class(serializer.loads(value, max_age=max_age))
-        except Exception:  # noqa: BLE001 - a bad or old signature is no session
+        key = (id(serializer), value)
+        known = self._opened.get(key)
+        if known is None:
+            try:
+                data, signed_at = serializer.loads(value, max_age=max_age, return_timestamp=True)
+            except Exception:  # noqa: BLE001 - a bad or old signature is no session
+                return self.session_class()
+            known = (data, int(signed_at.timestamp()))
+            if all(v is None or isinstance(v, (str, int, float)) for v in data.values()):
+                if len(self._opened) >= OPENED_SESSIONS:
+                    self._opened.clear()
+                self._opened[key] = known
+        data, signed_at = known
+        if int(time.time()) - signed_at > max_age:  # the age as itsdangerous counts it
+            self._opened.pop(key, None)
             return self.session_class()
+        request.environ[SIGNED_UNTIL_ENVIRON] = signed_at + max_age
+        return self.session_class(data)
 
     def get_expiration_time(self, app, session):
         """A device's cookie expires after its idle limit, a person's after ``session_hours``."""
@@ -416,7 +505,7 @@ def login():
     login_throttle.succeeded(_store(), attempt)
     session.clear()  # a fresh session (and CSRF token) for the signed-in user
     session.permanent = True
-    session.update(user=found.name, stamp=found.stamp, at=time.time())
+    session.update(user=found.name, stamp=found.stamp, at=clock())
     g.user = found
     record("login", found.name, "ok", {"role": found.role, "area": found.area})
     return redirect(url_for("auth.password") if found.must_change else (target or _home_of(found)))
@@ -532,6 +621,8 @@ def init_app(app: Flask) -> None:
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=settings.session_cookie_secure,
         PERMANENT_SESSION_LIFETIME=settings.session_hours * 3600,
+        # A cookie only when the session changes (see the module docstring).
+        SESSION_REFRESH_EACH_REQUEST=False,
         # The check runs in the guard (so it also covers routes added later), not by itself.
         WTF_CSRF_CHECK_DEFAULT=False,
         WTF_CSRF_TIME_LIMIT=settings.session_hours * 3600,

@@ -13,6 +13,17 @@ pages, which carry a per-request CSP nonce) are kept in a per-process LRU of at 
 cache hook). A warm request is then two lookups; the first request after an import computes
 afresh because the tag holds the store version.
 
+Warm answers are also *replayed* (:class:`Replay`, a WSGI middleware in front of Flask): a
+GET whose host, path, query, cookies and accepted encodings are byte for byte those of an earlier
+request that a person's session got a 200 for from a ``revalidated`` view is answered with that
+earlier answer's status, headers and (compressed) body, without Flask's request handling, as
+long as nothing the answer depended on has changed: the store version and the areas file (the
+data tag), and the person's session as the guard sees it (not past ``session_hours``, the
+signature not too old, the user still there with the same role, area and password:
+:func:`web.auth.still_signed_in`). Anything else (a conditional or ranged request, a wall
+device, a test user, an answer that set a cookie, a view wrapped by anything but access rules)
+goes through Flask as before. A warm JSON answer then costs two small store reads.
+
 Our own static files are linked as ``/static/<file>?v=<content hash>`` and cached for a year.
 """
 
@@ -32,23 +43,28 @@ from flask import Flask, Response, current_app, g, make_response, request, url_f
 from geo.areas import areas_file
 
 from . import service
-from .auth import cache_identity
+from .auth import cache_identity, replay_principal, still_signed_in
 from .i18n import select_locale
 
 ONE_YEAR = 365 * 24 * 3600
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 
 
-def data_tag() -> str:
-    """What the answers depend on besides the URL: the store version, the areas file (a
-    boundary update replaces it), this process and the language."""
-    svc = service()
+def data_state(svc, areas_path: str) -> tuple[int, str]:
+    """(store version, stamp of the areas file at ``areas_path``): what changes when the data change."""
     try:
-        st = os.stat(areas_file(svc.settings.demo_dir))
+        st = os.stat(areas_path)
         areas = f"{st.st_mtime_ns}-{st.st_size}"
     except OSError:
         areas = "none"
-    return f"{svc.store.version()}.{areas}.{current_app.config['GRIDATLAS_PROCESS_TOKEN']}.{select_locale()}"
+    return svc.store.version(), areas
+
+
+def data_tag() -> str:
+    """What the answers depend on besides the URL: the store version, the areas file (a
+    boundary update replaces it), this process and the language."""
+    version, areas = g.data_state = data_state(service(), current_app.config["GRIDATLAS_AREAS_FILE"])
+    return f"{version}.{areas}.{current_app.config['GRIDATLAS_PROCESS_TOKEN']}.{select_locale()}"
 
 
 def _etag() -> str:
@@ -115,12 +131,91 @@ def revalidated(view):
                     _cache().set("body;" + tag, (response.get_data(), response.mimetype))
             if keep:
                 g.compress_cache_key = tag  # Flask-Compress keeps the compressed body too
-        response.set_etag(tag, weak=True)
-        response.cache_control.no_cache = True
-        response.vary.add("Cookie")  # the language may come from the cookie
+                # Nothing but access rules around this view (they return it as it is): the
+                # guard and this wrapper are then all a replay skips.
+                who = replay_principal()
+                if who is not None and current_app.view_functions.get(request.endpoint) is wrapper:
+                    request.environ[REPLAY_ENVIRON] = (g.data_state, who)
+        _revalidate_headers(response, tag)
         return response
 
     return wrapper
+
+
+def _revalidate_headers(response: Response, tag: str) -> None:
+    """The weak ETag, ``Cache-Control: no-cache`` and ``Vary: Cookie`` (the language and the
+    user may come from cookies); plain header writes when the view set none of them."""
+    h = response.headers
+    h["ETag"] = f'W/"{tag}"'
+    if "Cache-Control" in h:
+        response.cache_control.no_cache = True
+    else:
+        h["Cache-Control"] = "no-cache"
+    if "Vary" in h:
+        response.vary.add("Cookie")
+    else:
+        h["Vary"] = "Cookie"
+
+
+REPLAY_ENVIRON = "gridatlas.replayable"
+# Request headers that make an answer differ (besides the path): never replayed across them.
+_REPLAY_KEY = ("HTTP_HOST", "wsgi.url_scheme", "SCRIPT_NAME", "PATH_INFO", "QUERY_STRING", "HTTP_COOKIE",
+               "HTTP_ACCEPT_ENCODING", "HTTP_ACCEPT")
+# Requests that Flask answers each time: conditional, ranged or not a plain GET.
+_NOT_REPLAYED = ("HTTP_IF_NONE_MATCH", "HTTP_IF_MODIFIED_SINCE", "HTTP_RANGE", "HTTP_IF_RANGE")
+
+
+class Replay:
+    """WSGI middleware: replay a warm answer to the same request from the same person's
+    session while the data and the session are unchanged (see the module docstring)."""
+
+    def __init__(self, app: Flask, max_bytes: int):
+        self.app = app
+        self.wsgi_app = app.wsgi_app
+        self.areas_path = app.config["GRIDATLAS_AREAS_FILE"]
+        self.answers = ResponseCache(max_bytes)
+        self.replayed = 0  # answers given without Flask (for tests and benchmarks)
+
+    def __call__(self, environ, start_response):
+        if environ.get("REQUEST_METHOD") != "GET" or "HTTP_COOKIE" not in environ or any(
+                h in environ for h in _NOT_REPLAYED):
+            return self.wsgi_app(environ, start_response)
+        key = "replay\0" + "\0".join(str(environ.get(k, "")) for k in _REPLAY_KEY) + "\0."
+        kept = self.answers.get(key)
+        if kept is not None:
+            body, state, who, status, headers = kept
+            svc = self.app.extensions["gridatlas"]
+            if data_state(svc, self.areas_path) == state and still_signed_in(self.app, who):
+                self.replayed += 1
+                start_response(status, list(headers))
+                return [body]
+        return self._answer_and_keep(key, environ, start_response)
+
+    def _answer_and_keep(self, key: str, environ, start_response):
+        sent = []
+
+        def keep_start(status, headers, exc_info=None):
+            sent.append((status, headers))
+            return start_response(status, headers, exc_info) if exc_info else start_response(status, headers)
+
+        chunks = self.wsgi_app(environ, keep_start)
+        replayable = environ.get(REPLAY_ENVIRON)
+        if replayable is None or not sent or not sent[0][0].startswith("200 ") or any(
+                name.lower() == "set-cookie" for name, _ in sent[0][1]):
+            return chunks
+        try:
+            body = b"".join(chunks)
+        finally:
+            if hasattr(chunks, "close"):
+                chunks.close()
+        state, who = replayable
+        self.answers.set(key, (body, state, who, sent[0][0], tuple(sent[0][1])))
+        return [body]
+
+
+def replay_of(app: Flask) -> Replay | None:
+    """The app's replay middleware (None when it has none)."""
+    return app.extensions.get("gridatlas_replay")
 
 
 def json_response(obj, mimetype: str = "application/json") -> Response:
@@ -159,7 +254,12 @@ def compress_cache_key(req) -> str:
 def init_app(app: Flask) -> None:
     """Give the app its process token, the answers' cache and the cache headers of static files."""
     app.config["GRIDATLAS_PROCESS_TOKEN"] = secrets.token_hex(4)
+    app.config["GRIDATLAS_AREAS_FILE"] = str(areas_file(service_of(app).settings.demo_dir))
     compress_cache(app)
+    # A quarter of the answers' budget for replayed answers (mostly compressed bodies).
+    replay = Replay(app, int(service_of(app).settings.response_cache_mb * 1024 * 1024) // 4)
+    app.extensions["gridatlas_replay"] = replay
+    app.wsgi_app = replay
     app.jinja_env.globals["static_url"] = static_url
 
     @app.after_request

@@ -27,6 +27,10 @@ geolocation...), ``Cross-Origin-Opener-Policy`` and ``-Resource-Policy: same-ori
 when the app runs behind HTTPS (``GRIDATLAS_SESSION_COOKIE_SECURE=true``), and
 ``Cache-Control: private`` on everything but the public static files, so no shared cache keeps
 one official's answers for another.
+
+An answer that used no nonce (JSON, GeoJSON, anything not rendered from a page template)
+gets the same policy without one: no inline script or style may run there at all. The headers
+that never change are made once per app, so a warm JSON answer pays little for them.
 """
 
 from __future__ import annotations
@@ -69,16 +73,18 @@ def tile_source(tile_url: str) -> str | None:
     return f"{parts.scheme}://{host}"
 
 
-def content_security_policy(nonce: str, tile_url: str = "") -> str:
-    """The policy text (see the module docstring for each directive)."""
+def content_security_policy(nonce: str | None, tile_url: str = "") -> str:
+    """The policy text (see the module docstring for each directive); ``nonce`` None: no
+    inline block may run."""
     images = ["'self'", "data:"]
     tiles = tile_source(tile_url)
     if tiles:
         images.append(tiles)
+    own = "'self'" if nonce is None else f"'self' 'nonce-{nonce}'"
     directives = [
         "default-src 'none'",
-        f"script-src 'self' 'nonce-{nonce}'",
-        f"style-src 'self' 'nonce-{nonce}'",
+        f"script-src {own}",
+        f"style-src {own}",
         "style-src-attr 'unsafe-inline'",
         f"img-src {' '.join(images)}",
         "connect-src 'self'",
@@ -92,11 +98,44 @@ def content_security_policy(nonce: str, tile_url: str = "") -> str:
     return "; ".join(directives)
 
 
+def constant_headers(session_cookie_secure: bool) -> list[tuple[str, str]]:
+    """The security headers that are the same on every answer."""
+    headers = [
+        ("X-Content-Type-Options", "nosniff"),
+        ("X-Frame-Options", "DENY"),
+        ("Referrer-Policy", "same-origin"),
+        ("Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=(), usb=(), interest-cohort=()"),
+        ("Cross-Origin-Opener-Policy", "same-origin"),
+        ("Cross-Origin-Resource-Policy", "same-origin"),
+    ]
+    if session_cookie_secure:
+        headers.append(("Strict-Transport-Security", "max-age=31536000; includeSubDomains"))
+    return headers
+
+
+def _private(response: Response, no_store: bool) -> None:
+    """Mark ``response`` private (and no-store): the common cases without parsing the header."""
+    h = response.headers
+    current = h.get("Cache-Control")
+    if not no_store and current is None:
+        h["Cache-Control"] = "private"
+    elif not no_store and current == "no-cache":  # revalidated answers (web/caching.py)
+        h["Cache-Control"] = "no-cache, private"
+    else:
+        response.cache_control.public = False
+        response.cache_control.private = True
+        if no_store:
+            response.cache_control.no_store = True
+
+
 def init_app(app: Flask) -> None:
     """Add the security headers to every response of ``app``."""
     settings = app.extensions["gridatlas"].settings
     app.jinja_env.globals["csp_nonce"] = csp_nonce
     app.jinja_env.filters["nonced"] = nonced
+    fixed = constant_headers(settings.session_cookie_secure)
+    names = frozenset(name.lower() for name, _ in fixed)
+    without_nonce = content_security_policy(None, settings.tile_url)
 
     @app.after_request
     def _security_headers(response: Response) -> Response:
@@ -104,18 +143,15 @@ def init_app(app: Flask) -> None:
         # A 304 sends no policy: the browser keeps the stored page with the stored policy, whose
         # nonce is the one in that page (a new nonce here would block the page's own scripts).
         if response.status_code != 304:
-            h["Content-Security-Policy"] = content_security_policy(csp_nonce(), settings.tile_url)
-        h["X-Content-Type-Options"] = "nosniff"
-        h["X-Frame-Options"] = "DENY"
-        h["Referrer-Policy"] = "same-origin"
-        h["Permissions-Policy"] = "camera=(), microphone=(), geolocation=(), payment=(), usb=(), interest-cohort=()"
-        h["Cross-Origin-Opener-Policy"] = "same-origin"
-        h["Cross-Origin-Resource-Policy"] = "same-origin"
-        if settings.session_cookie_secure:
-            h["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
-        if request.endpoint not in STATIC_ENDPOINTS:
-            response.cache_control.public = False
-            response.cache_control.private = True
-            if request.endpoint in NO_STORE_ENDPOINTS:
-                response.cache_control.no_store = True
+            nonce = g.get("csp_nonce")
+            h["Content-Security-Policy"] = (without_nonce if nonce is None
+                                            else content_security_policy(nonce, settings.tile_url))
+        if not names.isdisjoint(name.lower() for name in h.keys()):  # a view set one: replace, never repeat
+            for name, value in fixed:
+                h[name] = value
+        else:
+            h.extend(fixed)
+        endpoint = request.endpoint
+        if endpoint not in STATIC_ENDPOINTS:
+            _private(response, endpoint in NO_STORE_ENDPOINTS)
         return response

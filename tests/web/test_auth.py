@@ -371,6 +371,17 @@ def test_a_polling_wall_gets_a_new_cookie_every_few_minutes_and_stays_signed_in(
     assert wall.get("/api/wall").status_code == 401
 
 
+def test_without_a_configured_secret_every_worker_on_one_data_folder_signs_alike(secure_settings):
+    # granian's 2 workers each build their own app: a session made by one must hold in the other.
+    one, two = (_app(secure_settings, SETTINGS={"secret_key": ""}) for _ in range(2))
+    first = one.test_client()
+    login(first, _name("city"))
+    second = two.test_client()
+    second.set_cookie("gridatlas_session", first.get_cookie("gridatlas_session").value)
+    assert second.get("/api/metrics").status_code == 200
+    assert (secure_settings.data_path / "secret_key").stat().st_mode & 0o077 == 0  # the owner's only
+
+
 def test_a_forged_session_cookie_signs_nobody_in(client):
     client.set_cookie("gridatlas_session", "eyJ1c2VyIjoicm9vdCJ9.forged.signature")
     assert client.get("/api/metrics").status_code == 401

@@ -2,6 +2,7 @@
 
 import gzip
 import re
+import time
 
 import numpy as np
 import pytest
@@ -124,3 +125,93 @@ def test_two_apps_on_one_store_both_see_a_change(app):
     _add_visits(app, 7)
     total = sum(r["value"] for r in other.test_client().get(url).get_json()["values"])
     assert total == sum(r["value"] for r in a["values"]) + 7
+
+
+# --- replayed answers (web.caching.Replay): the same request from the same person's session ------
+
+PASSWORD = "a long replay password"
+
+
+@pytest.fixture(scope="module")
+def people(demo_settings, tmp_path_factory):
+    """An app whose requests come from people signed in through the form (no test user)."""
+    from geo import users
+    from geo.store import open_store
+
+    settings = copy_settings(demo_settings, tmp_path_factory.mktemp("replay") / "data")
+    for name, role, area in (("r-city", "city", None), ("r-town", "town", "330212101"), ("r-gone", "city", None)):
+        users.add_user(open_store(settings), name, role, area, PASSWORD)
+    return create_app({"SETTINGS": {**location(settings), "secret_key": "test"}, "TESTING": True, "TEST_USER": None})
+
+
+def _signed_in(app, name, password=PASSWORD):
+    from .conftest import login
+
+    client = app.test_client()
+    assert login(client, name, password).status_code == 302
+    return client
+
+
+GZIP = {"Accept-Encoding": "gzip"}
+
+
+def test_the_same_request_from_the_same_session_is_replayed_until_the_data_change(people):
+    from web.caching import replay_of
+
+    replay = replay_of(people)
+    client = _signed_in(people, "r-city")
+    url = f"/api/areas/{YINZHOU}/values?metric=home_observation"
+    first = client.get(url, headers=GZIP)
+    before = replay.replayed
+    again = client.get(url, headers=GZIP)
+    assert again.status_code == 200 and replay.replayed == before + 1
+    assert again.get_data() == first.get_data() and list(again.headers) == list(first.headers)
+    assert again.headers["Content-Encoding"] == "gzip" and "Set-Cookie" not in again.headers
+    plain = client.get(url)  # another encoding is another request: Flask answers it
+    assert replay.replayed == before + 1 and "Content-Encoding" not in plain.headers
+
+    _add_visits(people, 3)
+    fresh = client.get(url, headers=GZIP)
+    assert replay.replayed == before + 1 and fresh.headers["ETag"] != first.headers["ETag"]
+    assert client.get(url, headers=GZIP).get_data() == fresh.get_data() and replay.replayed == before + 2
+
+
+def test_another_session_or_a_conditional_request_goes_through_the_guard(people):
+    from web.caching import replay_of
+
+    replay = replay_of(people)
+    city, town = _signed_in(people, "r-city"), _signed_in(people, "r-town")
+    url = f"/api/areas/{YINZHOU}/values?metric=new_arrivals"
+    tag = [city.get(url).headers["ETag"] for _ in range(2)][-1]
+    before = replay.replayed
+    assert town.get(url).status_code == 403  # a town official may not open the district
+    assert city.get(url, headers={"If-None-Match": tag}).status_code == 304
+    assert replay.replayed == before
+
+
+def test_a_replay_ends_with_the_session_a_new_password_or_the_user(people, monkeypatch):
+    from geo import users
+    from web.caching import replay_of
+
+    replay = replay_of(people)
+    store = people.extensions["gridatlas"].store
+    url = f"/api/areas/{YINZHOU}/values?metric=disputes"
+    client = _signed_in(people, "r-gone")
+    for _ in range(2):
+        assert client.get(url).status_code == 200
+    before = replay.replayed
+    later = time.time() + (people.extensions["gridatlas"].settings.session_hours + 1) * 3600
+    monkeypatch.setitem(people.config, "GRIDATLAS_CLOCK", lambda: later)
+    assert client.get(url).status_code == 401  # past session_hours since signing in
+    monkeypatch.delitem(people.config, "GRIDATLAS_CLOCK")
+
+    client = _signed_in(people, "r-gone")
+    assert client.get(url).status_code == 200
+    users.set_password(store, "r-gone", PASSWORD + " changed")
+    assert client.get(url).status_code == 401
+
+    client = _signed_in(people, "r-gone", PASSWORD + " changed")
+    assert client.get(url).status_code == 200
+    users.remove_user(store, "r-gone")
+    assert client.get(url).status_code == 401
+    assert replay.replayed == before
