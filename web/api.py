@@ -97,11 +97,14 @@ def series(code: str):
 @revalidated
 def children(code: str):
     """The choropleth: the areas of ``level`` (default: the children) inside ``code``, with
-    ``value``, ``class`` and ``color`` per feature and the legend as a foreign member."""
+    ``value``, ``class`` and ``color`` per feature and the legend as a foreign member;
+    ``format=packed``: the same in columns with packed coordinates (the map of many areas)."""
     a = map_args(request.args)
     zoom = int_arg(request.args, "zoom", None)
+    fmt = text_arg(request.args, "format") or "geojson"
     return json_response(mapdata.choropleth(service(), code, a.metric, a.start, a.end, a.method, a.k,
-                                            a.level, zoom, _crs()), GEOJSON)
+                                            a.level, zoom, _crs(), fmt),
+                         GEOJSON if fmt == "geojson" else "application/json")
 
 
 @bp.get("/areas/<code>/outline.geojson")

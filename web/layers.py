@@ -30,6 +30,12 @@ MIN_ZOOM = 7
 MAX_MAP_ZOOM = 18
 # Checkpoints turn into clustered markers from this zoom on (a town fills the screen).
 CLUSTER_MIN_ZOOM = 13
+# From this many areas on, the choropleth loads packed geometry onto one canvas (static/app.js,
+# GridAtlas.AreaCanvas) instead of GeoJSON turned into a Leaflet polygon per area.
+PACKED_FROM = 1000
+FIT_PADDING = 40
+FIT_MAX_ZOOM = 17
+ZOOM_SNAP = 0.5
 
 
 class AppLayer(JSCSSMixin, Layer):
@@ -71,13 +77,16 @@ def heat_layer(options: dict, name: str) -> AppLayer:
     return AppLayer("heat", options, name, js=("folium/leaflet_heat.min.js",))
 
 
+# The cluster plugin, loaded by the page only when the markers first show (zoom 13 and up).
+CLUSTER_ASSETS = ("leaflet.markercluster/MarkerCluster.css", "leaflet.markercluster/MarkerCluster.Default.css",
+                  "leaflet.markercluster/leaflet.markercluster.js")
+
+
 def checkpoint_layer(options: dict, name: str) -> AppLayer:
-    """Checkpoints as clustered circle markers, shown from ``options['minZoom']`` on."""
-    return AppLayer(
-        "checkpoints", options, name,
-        js=("leaflet.markercluster/leaflet.markercluster.js",),
-        css=("leaflet.markercluster/MarkerCluster.css", "leaflet.markercluster/MarkerCluster.Default.css"),
-    )
+    """Checkpoints as clustered circle markers, shown from ``options['minZoom']`` on. The
+    cluster plugin's files are not in the page: the layer loads them when it first shows."""
+    options = dict(options, assets=[offline_assets.vendor_url(p) for p in CLUSTER_ASSETS])
+    return AppLayer("checkpoints", options, name)
 
 
 @dataclass
@@ -104,7 +113,16 @@ def build_map(view: MapView, state: PageState, settings: Settings) -> folium.Map
     (south, west), (north, east) = view.bounds
     m = folium.Map(location=[(south + north) / 2, (west + east) / 2], zoom_start=10, tiles=None,
                    minZoom=MIN_ZOOM, maxZoom=MAX_MAP_ZOOM, control_scale=True, zoom_control=True,
-                   prefer_canvas=True, zoomSnap=0.5, zoomDelta=0.5, wheelPxPerZoomLevel=90)
+                   prefer_canvas=True, zoomSnap=ZOOM_SNAP, zoomDelta=0.5, wheelPxPerZoomLevel=90)
+    # Leaflet alone: nothing on this map uses jQuery (folium adds it for its own popups), and
+    # every blocking script delays the map.
+    m.default_js = [(name, url) for name, url in m.default_js if name != "jquery"]
+    # The area's view before any layer is added and without animation: each layer then loads
+    # the geometry of the final zoom once, and nothing is drawn twice (before and after a zoom).
+    # Room around the area so its neighbours show; a lone grid should not fill the screen.
+    fit = folium.FitBounds(view.bounds, padding=(FIT_PADDING, FIT_PADDING), max_zoom=FIT_MAX_ZOOM)
+    fit.options["animate"] = False
+    fit.add_to(m)
     if settings.tile_url:
         folium.TileLayer(settings.tile_url, attr=settings.tile_attribution or "intranet",
                          name=state.layer_names["tiles"], max_zoom=MAX_MAP_ZOOM, overlay=False,
@@ -117,11 +135,14 @@ def build_map(view: MapView, state: PageState, settings: Settings) -> folium.Map
         "area": _api("api.area_outline", code=code, crs=crs) if view.area["level"] != "city" else None,
         "siblings": _api("api.outlines", level="grid", within=view.area["parent"], crs=crs)
         if view.area["level"] == "grid" else None,
-        "zoomBuckets": buckets, "fullZoom": full, "tiles": bool(settings.tile_url),
+        "zoomBuckets": buckets, "fullZoom": full, "tiles": bool(settings.tile_url), "early": True,
     }, state.layer_names["outlines"]).add_to(m)
     level_query = dict(state.query, level=view.level)
+    count = int(len(view.values.frame))
+    packed = count >= PACKED_FROM
+    children_url = _api("api.children", code=code, crs=crs, lang=state.lang, **level_query)
     choropleth_layer({
-        "url": _api("api.children", code=code, crs=crs, lang=state.lang, **level_query),
+        "url": children_url, "packed": packed, "early": True,
         "summaryUrl": _api("api.summary", code="__CODE__", lang=state.lang, **period),
         "pageUrl": _api("pages.area_map", code="__CODE__"),
         "query": list(state.query.items()),  # pairs: JSON objects lose the URL's order
@@ -131,7 +152,7 @@ def build_map(view: MapView, state: PageState, settings: Settings) -> folium.Map
         "labels": state.labels,
         "lang": state.lang,
         "zoomBuckets": buckets, "fullZoom": full,
-        "count": int(len(view.values.frame)),
+        "count": count,
     }, state.layer_names["choropleth"]).add_to(m)
     points_url = _api("api.checkpoints", code=code, crs=crs, lang=state.lang, **period)
     heat_layer({"url": points_url, "radius": 14, "blur": 16, "minOpacity": 0.03},
@@ -140,9 +161,23 @@ def build_map(view: MapView, state: PageState, settings: Settings) -> folium.Map
                       "pageUrl": _api("pages.area_map", code="__CODE__"), "query": list(state.query.items())},
                      state.layer_names["checkpoints"]).add_to(m)
     folium.LayerControl(collapsed=False, position="topright").add_to(m)
-    # Room around the area so its neighbours show; a lone grid should not fill the screen.
-    m.fit_bounds(view.bounds, padding=(40, 40), max_zoom=17)
+    m.early_requests = {  # see early_requests()
+        "urls": [[children_url, {"format": "packed"} if packed else {}],
+                 [_api("api.outlines", level="town", crs=crs), {}],
+                 [_api("api.outlines", level="district", crs=crs), {}]],
+        "bounds": view.bounds, "padding": FIT_PADDING, "maxZoom": FIT_MAX_ZOOM, "zoomSnap": ZOOM_SNAP,
+        "zoomBuckets": buckets, "fullZoom": full,
+    }
     return offline_assets.localize(m)
+
+
+def early_requests(m: folium.Map) -> dict | None:
+    """What the page's first inline script needs to start the map's geometry requests at once,
+    while Leaflet and our scripts still load: the URLs (with their extra parameters; the zoom is
+    added in the browser), the area's bounds and how the map fits them, and the zoom buckets.
+    The script guesses the zoom from the window (a little high: the map is narrower than the
+    window), and the layers take the answers over when that geometry is fine enough."""
+    return getattr(m, "early_requests", None)
 
 
 @dataclass
@@ -152,11 +187,13 @@ class MapParts:
     header: Markup
     html: Markup
     script: Markup
+    early: dict | None = None  # early_requests(m)
 
 
 def render_parts(m: folium.Map) -> MapParts:
-    """Render ``m`` and return its head links/styles, its map <div> and its script."""
+    """Render ``m`` and return its head links/styles, its map <div>, its script and its early
+    requests."""
     figure = m.get_root()
     figure.render()  # renders every element, which fills the header, html and script parts
     return MapParts(Markup(figure.header.render()), Markup(figure.html.render()),
-                    Markup(figure.script.render()))
+                    Markup(figure.script.render()), early_requests(m))

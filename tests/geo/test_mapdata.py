@@ -1,7 +1,9 @@
 """Map data: choropleth collections, outlines per zoom, checkpoint heat weights, summaries, search."""
 
 import datetime as dt
+import json
 import math
+import types
 
 import numpy as np
 import pandas as pd
@@ -224,3 +226,62 @@ def test_map_view_gathers_the_page(service, atlas):
     assert (west, south, east, north) == pytest.approx((minx, miny, maxx, maxy))
     small = mapdata.map_view(service, YUNLONG, "visits")
     assert len(small.ranking["top"]) == 7 and small.ranking["bottom"] == []
+
+
+@pytest.mark.parametrize("code, level, zoom, crs", [
+    ("330200", "grid", 10, "wgs84"),  # the whole city's grids (MultiPolygons)
+    ("330200", None, 8, "wgs84"),  # districts with islands and a coastline
+    (YUNLONG, "grid", None, "wgs84"),  # full detail, a run of grids in the middle of the layer
+    (YINZHOU, None, 12, "gcj02"),
+])
+def test_packed_choropleth_unpacks_to_the_same_areas_values_and_coordinates(service, code, level, zoom, crs):
+    fc = mapdata.choropleth(service, code, "visits", level=level, zoom=zoom, crs=crs)
+    packed = mapdata.choropleth(service, code, "visits", level=level, zoom=zoom, crs=crs, fmt="packed")
+    assert packed["format"] == "packed"
+    props = [f["properties"] for f in fc["features"]]
+    assert packed["codes"] == [p["code"] for p in props]
+    assert packed["names"] == [p["name"] for p in props]
+    assert packed["values"] == [p["value"] for p in props]
+    assert packed["classes"] == [p["class"] for p in props]
+    assert [packed["colors"][c] for c in packed["classes"]] == [p["color"] for p in props]
+    assert {p["level"] for p in props} == {packed["level"]}
+    assert packed["legend"] == fc["legend"] and packed["area"] == fc["area"]
+    assert (packed["zoom"], packed["crs"]) == (fc["zoom"], fc["crs"])
+    # Exactly the GeoJSON's coordinates (floats compared with ==), rings, holes and parts.
+    assert mapdata.unpack_geometries(packed) == [f["geometry"] for f in fc["features"]]
+    # Integers in steps: far fewer characters than the GeoJSON.
+    assert all(isinstance(c, int) for c in packed["coords"])
+    assert len(json.dumps(packed)) < len(json.dumps(fc)) / 2
+
+
+def test_packed_geometry_keeps_holes_and_islands():
+    import geopandas as gpd
+    from shapely.geometry import MultiPolygon, Polygon
+
+    ring = Polygon([(121.0, 29.0), (121.1, 29.0), (121.1, 29.1), (121.0, 29.1)], [[(121.02, 29.02), (121.02, 29.05),
+                                                                                   (121.05, 29.05), (121.05, 29.02)]])
+    island = Polygon([(121.2, 29.0), (121.25, 29.0), (121.25, 29.05)])
+    layer = gpd.GeoDataFrame({"code": ["a", "b", "c"]}, crs=4326,
+                             geometry=[ring, MultiPolygon([Polygon(ring.exterior), island]),
+                                       MultiPolygon([island])])
+    fake = types.SimpleNamespace(layers={"grid": layer})  # what the geometry functions read of an atlas
+    geoms = mapdata.layer_geometries(fake, "grid", None)
+    packed = mapdata.pack_rows(mapdata.packed_layer(fake, "grid", None), np.arange(3))
+    assert packed["polygons"] == [1, 2, 1] and packed["rings"] == [2, 1, 1, 1] and packed["multi"] == [0, 1, 1]
+    assert mapdata.unpack_geometries(packed) == geoms
+    # Only the last two areas: the first point is absolute, the rest are steps.
+    tail = mapdata.pack_rows(mapdata.packed_layer(fake, "grid", None), np.arange(1, 3))
+    assert mapdata.unpack_geometries(tail) == geoms[1:]
+
+
+def test_an_unknown_choropleth_format_is_refused(service):
+    with pytest.raises(BadParameter, match="unknown format 'topojson'; allowed: geojson, packed"):
+        mapdata.choropleth(service, YINZHOU, "visits", fmt="topojson")
+
+
+def test_a_page_view_is_kept_until_its_arguments_change(service):
+    first = mapdata.map_view(service, YUNLONG, "visits", *FEB)
+    assert mapdata.map_view(service, YUNLONG, "visits", *FEB) is first
+    other = mapdata.map_view(service, YUNLONG, "risk_code", *FEB)
+    assert other is not first and other.values.metric.key == "risk_code"
+    assert first.store_version == service.store.version()

@@ -188,3 +188,98 @@ def test_names_from_files_are_escaped_on_the_map(page, live_server, demo_setting
     assert EVIL in page.locator(".ga-suggest a").first.inner_text()
     assert page.locator(".ga-tooltip img, .ga-popup img, .ga-suggest img").count() == 0
     _clean(page)  # an unescaped <img src=x> would have requested /map/x and failed
+
+
+# ---- Thousands of areas: one canvas, packed geometry (static/app.js GridAtlas.AreaCanvas) ----
+
+AREA_CANVAS = "(() => { let c = null; GridAtlas.choroplethLayer.eachLayer(l => { c = l; }); return c; })()"
+
+
+def _canvas_colour(page, lon, lat):
+    """RGBA of the choropleth's canvas (the areas only, without the base map) at (lon, lat)."""
+    return page.evaluate(
+        """([lon, lat]) => {
+            const m = GridAtlas.map, c = AREA_CANVAS, s = window.devicePixelRatio || 1;
+            const p = m.latLngToLayerPoint([lat, lon]).subtract(c._bounds.min);
+            return Array.from(c._ctx.getImageData(Math.round(p.x * s), Math.round(p.y * s), 1, 1).data);
+        }""".replace("AREA_CANVAS", AREA_CANVAS), [lon, lat])
+
+
+def _same_colour(rgba, colour):
+    expected = [int(colour[i:i + 2], 16) for i in (1, 3, 5)]
+    return rgba[3] > 150 and all(abs(a - b) <= 4 for a, b in zip(rgba[:3], expected))
+
+
+def _big_grids(atlas, within="", n=8):
+    grids = atlas.grids[atlas.grids["code"].str.startswith(within)]
+    return list(grids.assign(area=grids.to_crs(3857).area).nlargest(n, "area")["code"])
+
+
+def test_all_grids_of_the_city_are_drawn_on_one_canvas_in_their_class_colours(page, live_server, app, atlas):
+    base = live_server(app)
+    _open(page, base + "/?level=grid")
+    assert page.evaluate("GridAtlas.status.choropleth") == 10205
+    # One layer for all of them, not a Leaflet polygon per grid.
+    assert page.evaluate("() => { let n = 0; GridAtlas.map.eachLayer(l => { if (l.feature) n++; }); return n; }") == 0
+    assert page.evaluate(f"{AREA_CANVAS}._count") == 10205
+    rows = {r["code"]: r for r in page.evaluate(
+        "() => fetch('/api/areas/330200/values?level=grid').then(r => r.json())")["values"]}
+    for code in _big_grids(atlas):
+        assert _same_colour(_canvas_colour(page, *_inside(atlas, code)), rows[code]["color"]), code
+    _clean(page)
+
+
+def test_a_grid_of_the_city_view_answers_hover_right_click_and_click(page, live_server, app, atlas):
+    base = live_server(app)
+    _open(page, base + "/?level=grid&metric=risk_code")
+    code = _big_grids(atlas)[0]
+    grid = atlas.get(code)
+    value = next(r["value"] for r in page.evaluate(
+        "() => fetch('/api/areas/330200/values?level=grid&metric=risk_code').then(r => r.json())")["values"]
+        if r["code"] == code)
+    x, y = _screen_point(page, *_inside(atlas, code))
+    page.mouse.move(x, y)
+    page.mouse.move(x + 1, y + 1)
+    tip = page.locator(".ga-tooltip")
+    tip.wait_for()
+    assert grid["name"] in tip.inner_text() and f"{value:,}" in tip.inner_text()
+    page.mouse.click(x, y, button="right")
+    page.locator(".ga-popup .ga-pop-name").wait_for()
+    assert page.locator(".ga-popup .ga-pop-name").inner_text() == grid["name"]
+    assert "网格长" in page.locator(".ga-popup .ga-pop").inner_text()
+    page.evaluate("() => { GridAtlas.map.closePopup(); }")
+    _wait(page, "!GridAtlas.map._panAnim || !GridAtlas.map._panAnim._inProgress")
+    page.wait_for_timeout(300)
+    x, y = _screen_point(page, *_inside(atlas, code))  # the popup may have panned the map
+    page.mouse.click(x, y)
+    page.wait_for_url(re.compile(rf"/map/{code}\?"))
+    assert "metric=risk_code" in page.url
+    _wait(page, LOADED)
+    assert page.locator("h1").inner_text() == grid["name"]
+    _clean(page)
+
+
+def test_playback_repaints_the_grids_of_the_one_canvas_day_by_day(page, live_server, app, atlas):
+    base = live_server(app)
+    _open(page, base + f"/map/{YINZHOU}?level=grid&lang=en")
+    n = page.evaluate("GridAtlas.status.choropleth")
+    assert n == len(atlas.grids[atlas.grids["code"].str.startswith(YINZHOU)]) >= 1000
+    page.click("#ga-time .ga-time-mode[data-mode=play]")
+    _wait(page, "document.getElementById('ga-time').getAttribute('data-day') === '2020-01-24'")
+    page.evaluate("document.getElementById('ga-time').setAttribute('data-interval', '60')")
+    page.click("#ga-time .ga-play-button")
+    _wait(page, "document.getElementById('ga-time').getAttribute('data-day') >= '2020-02-10'")
+    page.click("#ga-time .ga-play-button")  # pause
+    page.wait_for_timeout(200)
+    daily = page.evaluate("() => GridAtlas.playback.data")
+    i = daily["days"].index(page.evaluate("document.getElementById('ga-time').getAttribute('data-day')"))
+    expected = {a["code"]: daily["legend"]["colors"][daily["classes"][i][j]] for j, a in enumerate(daily["areas"])}
+    fills = page.evaluate("""() => { const out = {};
+        GridAtlas.choroplethLayer.eachLayer(g => g.eachLayer(f => { out[f.feature.properties.code] = f.options.fillColor; }));
+        return out; }""")
+    assert fills == expected
+    # The canvas shows that day, not the period's totals.
+    for code in _big_grids(atlas, YINZHOU, 5):
+        assert _same_colour(_canvas_colour(page, *_inside(atlas, code)), expected[code]), code
+    assert page.evaluate("GridAtlas.status.choropleth") == n  # restyled, not rebuilt
+    _clean(page)
