@@ -40,6 +40,8 @@ POOL_SIZE = 8
 _GRID_NUMBERS = ("households", "population", "leaders", "workers")
 # Stores whose pool is open, so close_all() reaches them all.
 _WITH_POOL: set = set()
+# Pools a forked process inherited from its parent: never used, never closed (see _get_pool).
+_INHERITED: list = []
 
 
 def close_all() -> None:
@@ -70,6 +72,15 @@ class PostgisStore(Store):
         return f"PostgisStore({without_password(self.url)!r}, schema={self.schema!r})"
 
     def _get_pool(self) -> ConnectionPool:
+        if self.pid != os.getpid():
+            # A forked child (an export worker, a server worker forked after use) must not talk
+            # on its parent's sockets, nor close them: the pool is left alone, kept referenced
+            # so that collecting it never sends the server a goodbye on the parent's behalf.
+            if self._pool is not None:
+                _INHERITED.append(self._pool)
+            _WITH_POOL.discard(self)
+            self._pool = None
+            self.pid = os.getpid()
         if self._pool is None:
             migrate(self.url, self.schema)
             schema = self.schema
@@ -87,7 +98,10 @@ class PostgisStore(Store):
         """Close the pool's connections (tests and CLI runs that are done with the store)."""
         _WITH_POOL.discard(self)
         if self._pool is not None:
-            self._pool.close()
+            if self.pid == os.getpid():
+                self._pool.close()
+            else:
+                _INHERITED.append(self._pool)  # the parent's: see _get_pool
             self._pool = None
 
     def connect(self) -> "PgConnection":

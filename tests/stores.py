@@ -96,6 +96,12 @@ def clone_schema(url: str, source: str, target: str) -> None:
             for table in tables:
                 con.execute(f"DELETE FROM {target}.{table}")
                 con.execute(f"INSERT INTO {target}.{table} OVERRIDING SYSTEM VALUE SELECT * FROM {source}.{table}")
+            # Copied ids were given, not drawn: move each identity on past them.
+            identities = con.execute("SELECT table_name, column_name FROM information_schema.columns "
+                                     "WHERE table_schema = %s AND is_identity = 'YES'", (target,)).fetchall()
+            for table, column in identities:
+                con.execute(f"SELECT setval(pg_get_serial_sequence('{target}.{table}', '{column}'), "
+                            f"COALESCE(MAX({column}), 0) + 1, false) FROM {target}.{table}")
 
 
 def wait_for(url: str, seconds: float = 30) -> None:

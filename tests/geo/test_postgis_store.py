@@ -61,3 +61,22 @@ def test_a_schema_name_postgresql_reserves_is_refused(pg_url):
 def test_placeholders_become_psycopg_ones_outside_quotes_only():
     assert _placeholders("SELECT * FROM t WHERE a = ? AND b LIKE 'x?%' AND \"c?\" = ?") == (
         "SELECT * FROM t WHERE a = %s AND b LIKE 'x?%%' AND \"c?\" = %s")
+
+
+def test_a_forked_child_opens_its_own_connections_and_leaves_the_parents_alone(store, demo_files):
+    import os
+
+    store.load_atlas(demo_files / "demo")
+    before = store.version()
+    pid = os.fork()
+    if pid == 0:  # the child: the export workers are forked like this
+        try:
+            with store.transaction() as con:
+                store.set_meta(con, "written_by", "child")
+            os._exit(0 if store.version() == before + 1 else 1)
+        except BaseException:
+            os._exit(2)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    # The parent's pooled connections still work, and see the child's commit.
+    assert store.version() == before + 1 and store.get_meta("written_by") == "child"
