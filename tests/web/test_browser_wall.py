@@ -265,7 +265,7 @@ def test_a_device_link_opens_the_live_wall_and_a_revocation_stops_it(page, live_
     wall_devices.revoke(store, "browser-wall")
     page.wait_for_function("() => GridAtlasWall.state.ended", timeout=15_000)
     ended = page.locator("#wall-ended")
-    assert ended.is_visible() and "撤销" in ended.inner_text()
+    assert ended.is_visible() and "撤销" in ended.inner_text(), (ended.inner_text(), page.failed_requests)
     assert page.console_errors == [] or all("401" in e for e in page.console_errors)
 
 

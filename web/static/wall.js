@@ -392,8 +392,10 @@
     if (W.state.errors.length > 5) { W.state.errors.shift(); }  // the last few, for whoever looks
     W.state.signedOut = !!(err && err.status === 401);
     setStale(true);
-    // A wall device that is signed out (revoked, expired) must not go on showing data.
-    if (cfg.device && W.state.signedOut) { setEnded(W.state.lastError); }
+    // A wall device that is signed out (revoked, expired) must not go on showing data. The first
+    // refusal says why and ends the session; requests already on their way then meet no session
+    // and get the generic "sign in" answer, which must not replace the reason.
+    if (cfg.device && W.state.signedOut && !W.state.ended) { setEnded(W.state.lastError); }
     ensureGeometry();
     updateConnecting();
   }
