@@ -1,5 +1,6 @@
 # Grid Atlas: `make run` serves the map on the demo data; `make test` runs the whole suite.
-# Both set up .venv (and the offline front-end files) when needed.
+# Both set up .venv (and the offline front-end files) when needed; `make test` also installs
+# the Debian packages the suite needs (Chromium, CJK fonts, PostgreSQL with PostGIS).
 
 PYTHON ?= python3
 VENV   := .venv
@@ -31,8 +32,10 @@ run: $(BIN)/.installed web/assets/node_modules/.installed $(DATA)/demo/manifest.
 	@echo "Grid Atlas: http://$(HOST):$(PORT)/"
 	$(BIN)/granian --interface wsgi --host $(HOST) --port $(PORT) --workers 2 --factory web:create_app
 
+# Both cores; the demo is built once per run and shared by the two workers (tests/conftest.py).
 test: $(BIN)/.installed web/assets/node_modules/.installed
-	$(BIN)/python -m pytest -q -n 2 --dist loadscope
+	@sh scripts/system-packages.sh
+	$(BIN)/python -m pytest -q -n 2 --dist load --durations=15
 
 bench: $(BIN)/.installed
 	$(BIN)/python -m geo bench --scale 1

@@ -5,7 +5,8 @@ Every test that touches a store runs once per kind in :data:`STORE_KINDS` (the p
 
 * the one at ``GRIDATLAS_TEST_DATABASE_URL`` (``.ci/run`` starts a throw-away cluster and sets it);
 * else a throw-away cluster this module starts with Debian's ``initdb``/``pg_ctl`` in a temporary
-  folder on a free loopback port, and removes after the run.
+  folder on a free loopback port: started by the first xdist worker that needs it, shared by the
+  others, and stopped with the run (:class:`SharedCluster`).
 
 Each test gets its own schema in that database, so tests never see each other's rows.
 pytest-postgresql was considered: its cluster fixture runs ``initdb`` as the current user,
@@ -14,6 +15,7 @@ which PostgreSQL refuses when that user is root, as it is in CI; this starts it 
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -24,6 +26,7 @@ import uuid
 from pathlib import Path
 
 import psycopg
+from filelock import FileLock
 
 from geo.settings import get_settings
 
@@ -37,11 +40,11 @@ INSTALL_HINT = ("PostgreSQL with PostGIS is needed for the postgis half of the s
 class Cluster:
     """A throw-away PostgreSQL cluster in a temporary folder, on 127.0.0.1:``port``."""
 
-    def __init__(self):
-        if not (PG_BIN / "initdb").exists():
+    def __init__(self, folder: Path | None = None, port: int | None = None):
+        if folder is None and not (PG_BIN / "initdb").exists():
             raise RuntimeError(f"no {PG_BIN / 'initdb'}. {INSTALL_HINT}")
-        self.dir = Path(tempfile.mkdtemp(prefix="gridatlas-pg-"))
-        self.port = _free_port()
+        self.dir = folder or Path(tempfile.mkdtemp(prefix="gridatlas-pg-"))
+        self.port = port or _free_port()
         self.url = f"postgresql://postgres@127.0.0.1:{self.port}/gridatlas_test"
 
     def _run(self, *args: str) -> None:
@@ -70,6 +73,32 @@ class Cluster:
             self._run(str(PG_BIN / "pg_ctl"), "-D", str(self.dir / "data"), "-m", "immediate", "stop")
         finally:
             shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class SharedCluster:
+    """One :class:`Cluster` for all the workers of a run, noted in ``root`` (a folder they share):
+    the first to ask starts it, the others find it, the run's end stops it."""
+
+    def __init__(self, root: Path):
+        self.note = Path(root) / "pg-cluster.json"
+        self.lock = FileLock(str(self.note) + ".lock")
+
+    def url(self) -> str:
+        with self.lock:
+            if self.note.exists():
+                return json.loads(self.note.read_text())["url"]
+            cluster = Cluster()
+            url = cluster.start()
+            self.note.write_text(json.dumps({"url": url, "dir": str(cluster.dir), "port": cluster.port}))
+            return url
+
+    def stop(self) -> None:
+        with self.lock:
+            if not self.note.exists():
+                return
+            noted = json.loads(self.note.read_text())
+            self.note.unlink()
+        Cluster(Path(noted["dir"]), noted["port"]).stop()
 
 
 def _free_port() -> int:

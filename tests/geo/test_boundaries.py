@@ -82,6 +82,7 @@ def test_the_demo_grids_tile_their_town(atlas, town_grids):
     assert check_tiling(atlas, town_grids, TOWN) == []
 
 
+@pytest.mark.both_stores
 def test_a_boundary_update_moves_a_village_s_counts(settings, atlas, town_grids, move, tmp_path):
     code, village_a, village_b, new_code = move
     # Three records inside the grid that moves, so that it certainly carries counts.
@@ -147,6 +148,7 @@ def _spoiled(atlas, town_grids) -> gpd.GeoDataFrame:
     return bad.drop(index=[10])                         # a hole where grid 10 was
 
 
+@pytest.mark.both_stores
 def test_bad_grids_are_refused_with_every_problem_and_nothing_changes(settings, atlas, town_grids, tmp_path):
     bad = _spoiled(atlas, town_grids)
     path = _write(bad, tmp_path / "bad.geojson")

@@ -353,6 +353,7 @@ def test_no_metric_at_all_is_a_bad_parameter(settings, atlas):
 # --------------------------------------------------------------------------------------------
 
 
+@pytest.mark.both_stores
 def test_uploading_the_same_file_again_adds_nothing(settings, atlas):
     first = ingest(settings, atlas, "visits_ok.csv")
     assert first.first_line() == "read 5, accepted 5, duplicate 0, rejected 0"
@@ -364,6 +365,7 @@ def test_uploading_the_same_file_again_adds_nothing(settings, atlas):
     assert recs2 == recs and counts2 == counts
 
 
+@pytest.mark.both_stores
 def test_a_corrected_row_replaces_the_old_record_and_the_report_says_so(settings, atlas):
     ingest(settings, atlas, "visits_ok.csv")
     report = ingest(settings, atlas, "visits_corrected.csv")
@@ -382,6 +384,7 @@ def test_a_corrected_row_replaces_the_old_record_and_the_report_says_so(settings
     assert_counts_equal_full_rebuild(settings, atlas)
 
 
+@pytest.mark.both_stores
 def test_same_id_twice_in_one_file(settings, atlas, tmp_path):
     path = tmp_path / "twice.csv"
     pd.DataFrame([["A", "2020-02-01", 121.55, 29.87], ["A", "2020-02-01", 121.55, 29.87],
@@ -393,6 +396,7 @@ def test_same_id_twice_in_one_file(settings, atlas, tmp_path):
     assert report.rejects[0].examples[0]["detail"] == "record id 'B' appears in rows 4, 5 of this file with different content"
 
 
+@pytest.mark.both_stores
 def test_counts_after_imports_equal_a_full_rebuild(settings, atlas, tmp_path):
     rng = np.random.default_rng(3)
     n = 3000
@@ -415,6 +419,7 @@ def test_counts_after_imports_equal_a_full_rebuild(settings, atlas, tmp_path):
     assert_counts_equal_full_rebuild(settings, atlas)
 
 
+@pytest.mark.both_stores
 def test_a_service_sees_the_new_counts_without_restart(settings, atlas):
     service = AtlasService(settings)
     before = service.area_total("330200", "visits")
@@ -426,6 +431,7 @@ def test_a_service_sees_the_new_counts_without_restart(settings, atlas):
     assert service.area_total("330200", "visits", day, day) >= 1
 
 
+@pytest.mark.both_stores
 def test_the_report_is_kept_with_the_import(settings, atlas):
     report = ingest(settings, atlas, "reason_outside_city.csv")
     again = load_report(settings, report.import_id)
@@ -503,6 +509,7 @@ def test_xlsx_with_entity_declarations_is_refused(settings, atlas, tmp_path):
     assert store_state(settings) == before
 
 
+@pytest.mark.both_stores
 def test_upload_over_the_limit_stores_nothing(settings, atlas):
     small = settings.model_copy(update={"max_upload_bytes": 100})
     before = store_state(settings)
@@ -527,6 +534,7 @@ def test_upload_keeps_only_the_suffix_of_the_client_file_name(settings, atlas):
 # --------------------------------------------------------------------------------------------
 
 
+@pytest.mark.both_stores
 def test_cli_prints_the_report_first_line_then_reasons_and_the_csv(settings, monkeypatch, capsys):
     use_location(monkeypatch, settings)
     code = main(["ingest", str(FIXTURES / "reason_swapped.csv"), "--metric", "visits", "--map", "id=id"])
@@ -559,6 +567,7 @@ def _million_rows(path: Path, atlas) -> None:
     pacsv.write_csv(table, path, pacsv.WriteOptions(quoting_style="none"))
 
 
+@pytest.mark.both_stores
 @pytest.mark.slow
 def test_sigkill_in_the_middle_of_a_million_row_import_leaves_the_store_as_it_was(settings, atlas, tmp_path):
     big = tmp_path / "million.csv"

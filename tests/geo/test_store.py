@@ -40,6 +40,7 @@ def test_failed_transaction_changes_nothing(new_store):
     assert _snapshot(store) == ([("visits", "g", "2020-01-24", 5)], "1")
 
 
+@pytest.mark.both_stores
 @pytest.mark.slow
 def test_rebuild_killed_half_way_leaves_previous_counts(demo_settings, tmp_path):
     data = tmp_path / "data"

@@ -63,6 +63,7 @@ def test_today_is_the_latest_day_with_data(service):
     assert wall.data_day(service) == dt.date.fromisoformat(last) == PERIOD_END
 
 
+@pytest.mark.both_stores
 def test_today_follows_the_data_when_the_last_day_goes(copy_service):
     _replace_counts(copy_service, lambda cube: cube[:, :, N_DAYS - 1].fill(0))
     assert wall.data_day(copy_service) == PERIOD_END - dt.timedelta(days=1)
@@ -70,6 +71,7 @@ def test_today_follows_the_data_when_the_last_day_goes(copy_service):
     assert board["day"] == "2020-03-30"
 
 
+@pytest.mark.both_stores
 def test_no_counts_means_data_not_ready(copy_service):
     _replace_counts(copy_service, lambda cube: cube.fill(0))
     with pytest.raises(DataNotReady, match="no counts"):
@@ -180,6 +182,7 @@ def test_district_ranking_lists_its_towns_and_counts_the_rest(service, atlas):
     assert r["rows"][0]["value"] == best
 
 
+@pytest.mark.both_stores
 def test_the_board_moves_when_the_store_changes(copy_service):
     before = wall.wall_board(copy_service, YINZHOU, "visits")
     grid = copy_service.atlas.grids["code"][copy_service.atlas.grids["code"].str.startswith(YUNLONG)].iloc[0]

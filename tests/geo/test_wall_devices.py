@@ -77,6 +77,7 @@ def test_a_device_shows_the_city_or_one_district_only(store, atlas):
         wall_devices.revoke(store, "nobody")
 
 
+@pytest.mark.both_stores
 def test_cli_issues_lists_and_revokes_with_audit_entries(demo_settings, tmp_path, monkeypatch, capsys):
     import shutil
 

@@ -115,6 +115,7 @@ def test_the_cache_is_bounded_by_bytes(app):
     assert cache.get("gzip;") is None
 
 
+@pytest.mark.both_stores
 def test_two_apps_on_one_store_both_see_a_change(app):
     # The cache is per process; the store's version is what every process checks.
     other = create_app({"SETTINGS": {**location(app.extensions["gridatlas"].settings),

@@ -24,6 +24,8 @@ from geo.settings import PROJECT_ROOT
 from geo.store import open_store
 from tests.stores import copy_settings, location_env
 
+pytestmark = pytest.mark.both_stores
+
 TOWN = "330212101"  # 云龙镇
 PASSWORD = "Two-processes-2020!"
 

@@ -55,6 +55,7 @@ def test_the_form_offers_the_metrics_and_coordinate_systems(client):
     assert 'value="gcj02"' in html and 'value="bd09"' in html and 'value="EPSG:4549"' in html
 
 
+@pytest.mark.both_stores
 def test_upload_shows_the_report_and_the_rejected_rows_download(client, app):
     service = app.extensions["gridatlas"]
     before = service.area_total("330200", "visits")
@@ -104,6 +105,7 @@ def test_the_report_page_and_the_rejects_csv_show_no_exact_position(client):
         "5", "unparseable date", "≈121.56", "≈29.88", "门口 ≈121.56")
 
 
+@pytest.mark.both_stores
 def test_uploading_again_adds_nothing(client, settings):
     data = (FIXTURES / "visits_gbk.csv").read_bytes()
     client.get(_post(client, data, "gbk.csv").headers["Location"])
@@ -113,6 +115,7 @@ def test_uploading_again_adds_nothing(client, settings):
     assert _state(settings)[1:] == state[1:]
 
 
+@pytest.mark.both_stores
 def test_an_upload_over_the_limit_gets_413_and_stores_nothing(client, settings):
     before = _state(settings)
     big = b"id,date,lon,lat\n" + b"V1,2020-02-01,121.55,29.87\n" * 10_000  # 270 kB > 200 kB

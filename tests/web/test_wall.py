@@ -117,6 +117,7 @@ def test_board_json(client, app):
     assert client.get("/api/wall").get_json()["area"]["code"] == "330200"
 
 
+@pytest.mark.both_stores
 def test_board_revalidates_until_the_store_changes(demo_settings, tmp_path):
     app = _app(copy_settings(demo_settings, tmp_path / "data"))
     client = app.test_client()
