@@ -160,7 +160,7 @@ def read_checkpoints(con) -> tuple[np.ndarray, np.ndarray]:
 
 
 def migrate(con) -> None:
-    """Move the per-day tables of a store written before this layout (``counts``: one row per
+    """Move the per-day tables of a store in the per-day layout (``counts``: one row per
     metric, grid and day; ``checkpoint_checks``: one per checkpoint and day) into the series
     tables and drop them. Called on every connect of a SQLite store (PostGIS stores never had
     them); a no-op once they are gone."""
