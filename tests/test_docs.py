@@ -25,6 +25,8 @@ README_MAX_LINES = 250
 # .csv fixtures are left out). Files without a suffix (Makefile, .ci/run) are text too.
 TEXT_SUFFIXES = {".py", ".md", ".txt", ".toml", ".cfg", ".ini", ".html", ".js", ".css", ".sql",
                  ".mk", ".po", ".pot", ".sh", ".yml", ".yaml", ".json", ""}
+# Written by tools, not by us: npm's lock file is hashes and registry URLs.
+GENERATED = {"web/assets/package-lock.json"}
 
 # References to this project's own tracker: the word issue (or issues) followed by a number,
 # with or without "#"; a number in brackets after "#"; PR or pull request and a number.
@@ -61,7 +63,7 @@ def _text_files() -> dict[str, str]:
     files = {}
     for rel in _tracked():
         path = PROJECT_ROOT / rel
-        if PurePosixPath(rel).suffix not in TEXT_SUFFIXES or not path.is_file():
+        if rel in GENERATED or PurePosixPath(rel).suffix not in TEXT_SUFFIXES or not path.is_file():
             continue
         raw = path.read_bytes()
         if b"\0" in raw:
