@@ -1,4 +1,4 @@
-"""Local engine against the Dask engine on the same points, in the same run (issue 9).
+"""Local engine against the Dask engine on the same points, in the same run.
 
     .venv/bin/python bench/dask_bench.py [--data-dir DIR] [--workers 2] [--scheduler tcp://HOST:PORT]
 

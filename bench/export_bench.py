@@ -1,4 +1,4 @@
-"""Speed of the map exports (issue 5), printed as a table against the targets.
+"""Speed of the map exports, printed as a table against the targets.
 
     .venv/bin/python bench/export_bench.py [--towns N] [--workers 2] [--repeat 3]
 

@@ -1,4 +1,4 @@
-"""Speed of record imports (issue 6), printed as a table against the target.
+"""Speed of record imports, printed as a table against the target.
 
     .venv/bin/python bench/ingest_bench.py [--rows 1000000] [--keep]
 

@@ -1,4 +1,4 @@
-"""Smoothness of the officials' map with all 10,205 grids on one city-wide view (issue 3).
+"""Smoothness of the officials' map with all 10,205 grids on one city-wide view.
 
     .venv/bin/python bench/map_bench.py [--data-dir DIR] [--path "/?level=grid"]
 

@@ -1,8 +1,8 @@
-"""Pages in headless Chromium (issue 8, target 3), against plain Folium in the same run.
+"""Pages in headless Chromium, against plain Folium in the same run.
 
     .venv/bin/python bench/page_bench.py [--data-dir DIR] [--runs 3] [--json]
 
-Serves the app with waitress (the production server of ``make run``) on 127.0.0.1, on a
+Serves the app with waitress on 127.0.0.1, on a
 scratch copy of the data folder with a ``bench`` admin who signs in through the login form
 (bench/bench_auth.py). Debian's headless Chromium may reach only 127.0.0.1; every other
 request is blocked and counted. It measures:

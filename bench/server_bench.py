@@ -1,4 +1,4 @@
-"""Load-test the production server (issue 8, targets 4 and 5): 2 workers under wrk.
+"""Load-test the production server: 2 workers under wrk.
 
     .venv/bin/python bench/server_bench.py [--data-dir DIR] [--duration 10] [--connections 32]
                                            [--server granian|gunicorn|gunicorn-gevent]

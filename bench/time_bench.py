@@ -1,4 +1,4 @@
-"""How fast playback steps one day on the map (issue 10: within 200 ms at the city level).
+"""How fast playback steps one day on the map (target: within 200 ms at the city level).
 
     .venv/bin/python bench/time_bench.py [--data-dir DIR] [--path "/"] [--path "/?level=grid"]
 

@@ -1,6 +1,6 @@
 """Does the wall's page keep growing? Measure its JS heap over many refresh cycles.
 
-Issue 4: over 200 refresh cycles the page's JS heap must not keep growing. This script:
+The target: over 200 refresh cycles the page's JS heap must not keep growing. This script:
 
 1. copies a data folder (default: the configured one, ``GRIDATLAS_DATA_DIR`` or ``./data``) to a
    temporary folder, so the counts can be changed without touching the original;
@@ -18,7 +18,7 @@ The exit status is 1 when the heap grew by more than ``--tolerance-mb`` between 
 the last samples (medians of three) or the DOM kept growing.
 
     .venv/bin/python bench/wall_memory.py                      # 200 cycles, refresh 0.25 s, tour on
-    .venv/bin/python bench/wall_memory.py --data /path/to/data --cycles 400 --json heap.json
+    .venv/bin/python bench/wall_memory.py --data DIR --cycles 400 --json heap.json
     .venv/bin/python bench/wall_memory.py --playback 14 --step 0.5   # the map also loops through 14 days
 """
 

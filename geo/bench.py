@@ -1,4 +1,4 @@
-"""``python -m geo bench``: every target of issue 8, each against a reference measured in the same run.
+"""``python -m geo bench``: every performance target, each against a reference measured in the same run.
 
 Absolute times on a shared machine are noise; what the table reports that matters is each
 ratio to a reference measured a moment earlier in the same run:

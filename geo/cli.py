@@ -181,7 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("migrate", help="create or update the PostGIS store's schema (before starting servers)")
     p.set_defaults(func=_cmd_migrate)
 
-    p = sub.add_parser("bench", help="measure every target of issue 8 against references in the same run")
+    p = sub.add_parser("bench", help="measure every performance target against references in the same run")
     p.add_argument("--scale", type=float, default=1.0, help="scale of the visit points of the join")
     p.add_argument("--seed", type=int, default=2020)
     p.add_argument("--no-sjoin", action="store_true", help="skip the geopandas.sjoin reference")

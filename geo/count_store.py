@@ -1,7 +1,7 @@
 """How the counts sit in the store: one row per (metric, grid) holding the whole daily series.
 
-A row per (metric, grid, day) made a scale-1 rebuild write 2.2 million rows and every reader
-parse them back, which cost more than the join itself. The table ``grid_series`` instead holds
+A row per (metric, grid, day) would make a scale-1 rebuild write 2.2 million rows and every
+reader parse them back, which costs more than the join itself. The table ``grid_series`` holds
 ``daily``: the counts of every day of the period as little-endian int32 (:data:`SERIES_DTYPE`),
 day 0 being :data:`geo.metrics.PERIOD_START`. A (metric, grid) with no count has no row. Loading
 the whole cube is one ``frombuffer`` over at most 8 × 10,205 blobs. The checks of each smart
@@ -160,7 +160,7 @@ def read_checkpoints(con) -> tuple[np.ndarray, np.ndarray]:
 
 
 def migrate(con) -> None:
-    """Move the per-day tables of a store written before this layout (``counts``: one row per
+    """Move the per-day tables of a store in the per-day layout (``counts``: one row per
     metric, grid and day; ``checkpoint_checks``: one per checkpoint and day) into the series
     tables and drop them. Called on every connect of a SQLite store (PostGIS stores never had
     them); a no-op once they are gone."""

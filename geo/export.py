@@ -69,7 +69,7 @@ class ExportOptions:
     # threshold print as "<5", and a sibling is hidden too ("*") where the total would give
     # one away; the legend then has one "<5" class (geo.classify.classify_suppressed).
     suppress: bool = False
-    # Two-period change (issue 10): with ``compare`` = (a_from, a_to) the map shows the change
+    # Two-period change: with ``compare`` = (a_from, a_to) the map shows the change
     # from that period to start..end, absolute or in per cent (geo.timeseries.change).
     compare: tuple[dt.date, dt.date] | None = None
     basis: str = "absolute"

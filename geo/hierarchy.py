@@ -1,6 +1,6 @@
 """The area hierarchy: city › district › town › village › grid, and its numeric codes.
 
-Codes nest by prefix (DESIGN.md): a district is 6 digits (real adcodes), a town adds 3, a
+Codes nest by prefix: a district is 6 digits (real adcodes), a town adds 3, a
 village 3 more and a grid 3 more. Everything about levels is derived from the code length, so
 there is exactly one place that knows it.
 """

@@ -98,7 +98,7 @@ _REASON_KEYS = tuple(REASONS)
 # --------------------------------------------------------------------------------------------
 # Privacy: no exact position leaves the store
 # --------------------------------------------------------------------------------------------
-# A record is a household (issue 7: no household-level point reaches a browser). The report,
+# A record is a household (no household-level point reaches a browser). The report,
 # the CLI and the rejected-rows CSV therefore show positions only to 0.01 degree (about 1 km:
 # a neighbourhood, not a door, yet enough to see a swapped pair or a point in another city)
 # and projected metres to 1 km, each marked "≈". The clerk finds the row in their own file by
@@ -468,7 +468,7 @@ def load_report(settings: Settings, import_id: str) -> IngestReport:
     row = _import_row(settings, import_id)
     report = IngestReport.from_dict(json.loads(row[0]))
     if not report.coarse_positions:
-        # Written before positions were coarsened: coarsen what it quotes now.
+        # A report stored with exact positions: coarsen what it quotes.
         for ex in report.replaced_examples:
             ex["old"], ex["new"] = _coarsen_legacy(ex["old"]), _coarsen_legacy(ex["new"])
         for group in report.rejects:

@@ -11,7 +11,7 @@ of a pixel. Without a zoom the full geometry is returned (for QGIS and scripts).
 thousands of areas gets the same choropleth packed in columns with integer coordinates
 (:func:`choropleth_packed`), which the browser reads without building an object per area.
 
-Privacy (DESIGN.md): only counts per area and weights at checkpoint locations leave this
+Privacy: only counts per area and weights at checkpoint locations leave this
 module; household points never do.
 """
 

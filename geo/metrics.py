@@ -1,4 +1,4 @@
-"""The eight metrics of DESIGN.md: keys, Chinese and English names, units and the seed's totals."""
+"""The eight metrics: keys, Chinese and English names, units and the seed's totals."""
 
 from __future__ import annotations
 

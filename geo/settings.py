@@ -42,7 +42,7 @@ class Settings(BaseSettings):
     # Wall refresh interval in seconds.
     wall_refresh_seconds: int = 30
     wall_tour_seconds: int = 20
-    # Wall playback (issue 10): days the map loops through by default (0 = off; a wall's URL
+    # Wall playback: days the map loops through by default (0 = off; a wall's URL
     # can ask for it with ?playback=14), and seconds per day.
     wall_playback_days: int = 0
     wall_playback_step_seconds: float = 1.5
@@ -63,13 +63,13 @@ class Settings(BaseSettings):
     small_count_threshold: int = Field(5, ge=2)
     # Source line printed on exported maps; empty means the demo data's own description.
     export_source: str = ""
-    # The store (issue 9): empty means the embedded SQLite file under data_dir. A URL such as
+    # The store: empty means the embedded SQLite file under data_dir. A URL such as
     # postgresql://user@host:5432/gridatlas means PostgreSQL with PostGIS (areas, counts,
     # records and users there; several server processes and machines can share it), with
     # Grid Atlas's tables in the schema database_schema (created if missing).
     database_url: str = ""
     database_schema: str = Field("gridatlas", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
-    # Access control (issue 7). Send the session cookie over HTTPS only: set true in
+    # Access control. Send the session cookie over HTTPS only: set true in
     # production behind TLS (the demo on http://127.0.0.1 needs false).
     session_cookie_secure: bool = False
     # A signed-in session ends after this many hours, however active.

@@ -35,7 +35,7 @@ TRUE_WORDS = ("1", "true", "yes", "on")
 FALSE_WORDS = ("0", "false", "no", "off")
 # Rows of a ranking the wall has room for; the rest are counted, not listed.
 RANKING_ROWS = 12
-# Playback (issue 10): the map loops through the last N days (N from 2 to the whole period).
+# Playback: the map loops through the last N days (N from 2 to the whole period).
 PLAYBACK_DAYS = 14  # ?playback=on
 PLAYBACK_RANGE = (2, (PERIOD_END - PERIOD_START).days + 1)
 STEP_RANGE = (0.2, 60.0)  # seconds per day of the playback
@@ -228,7 +228,7 @@ def kpis(service, code: str, day: dt.date) -> list[dict]:
             series = service.daily_series(area["code"], kpi.key, PERIOD_START, day).to_numpy()
             tile.update(value=int(series.sum()), today=int(series[-1]),
                         yesterday=int(series[-2]) if len(series) > 1 else None)
-            tile["trend"] = [int(v) for v in series[-TREND_DAYS:]]  # the 7-day line under the tile (issue 10)
+            tile["trend"] = [int(v) for v in series[-TREND_DAYS:]]  # the 7-day line under the tile
         elif kpi.kind == "active":
             codes = _checkpoints_inside(service.atlas, area["code"])
             week = _trend_days(day)  # holds day and the day before: one query for both

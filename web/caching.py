@@ -22,7 +22,7 @@ data tag), and the person's session as the guard sees it (not past ``session_hou
 signature not too old, the user still there with the same role, area and password:
 :func:`web.auth.still_signed_in`). Anything else (a conditional or ranged request, a wall
 device, a test user, an answer that set a cookie, a view wrapped by anything but access rules)
-goes through Flask as before. A warm JSON answer then costs two small store reads.
+goes through Flask. A warm JSON answer then costs two small store reads.
 
 Our own static files are linked as ``/static/<file>?v=<content hash>`` and cached for a year.
 """

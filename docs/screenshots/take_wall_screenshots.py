@@ -6,7 +6,7 @@ each size, waits until the map, the heat and the first refresh are in, and saves
 ``wall-<width>.png`` into ``--out`` (default: this folder).
 
     .venv/bin/python docs/screenshots/take_wall_screenshots.py
-    .venv/bin/python docs/screenshots/take_wall_screenshots.py --data /path/to/data --query "area=330212&tour=1"
+    .venv/bin/python docs/screenshots/take_wall_screenshots.py --data DIR --query "area=330212&tour=1"
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Synthesise towns, villages and grids inside the real district outlines.
 
-Counts follow DESIGN.md: 156 towns/streets, about 3,200 villages/communities and exactly
+Counts: 156 towns/streets, about 3,200 villages/communities and exactly
 10,205 grids, with grid counts per district in proportion to the 2020 census. Density comes
 from ``density.py``, so grids are small in the urban cores and large in the hills.
 """

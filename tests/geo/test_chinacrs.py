@@ -153,5 +153,5 @@ def test_bd09_is_about_a_kilometre_from_wgs84_in_ningbo():
     assert 0.001 < float(lat) - 29.87 < 0.006
 
 
-def test_tolerance_constant_matches_the_brief():
+def test_tolerance_constant_is_1e_minus_7_degrees():
     assert chinacrs._TOLERANCE_DEG == 1e-7

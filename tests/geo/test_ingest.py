@@ -214,7 +214,7 @@ def test_no_exact_position_reaches_the_report_or_the_rejects_csv(settings, atlas
 def test_reports_written_before_the_rounding_are_rounded_when_shown(settings, atlas, tmp_path):
     _precise_rows().iloc[:3].to_csv(tmp_path / "a.csv", index=False)
     report = ingest(settings, atlas, tmp_path / "a.csv")
-    old = report.to_dict()  # as an earlier version stored it: exact positions, no marker
+    old = report.to_dict()  # a report stored with exact positions and no marker
     del old["coarse_positions"]
     old["rejects"][0]["examples"][0]["detail"] = "longitude and latitude look swapped: (29.8735, 121.553) would lie"
     old["replaced_examples"] = [{"row": 2, "metric": "visits", "id": "P1", "old": "2020-02-01 (121.551234, 29.871234)",

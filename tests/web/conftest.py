@@ -109,7 +109,7 @@ def live_server():
         server.server_close()
 
 
-# --- signed-in users (issue 7) ------------------------------------------------------------------
+# --- signed-in users ---------------------------------------------------------------------------
 #
 # An app built with TESTING=True serves every request as an admin (``TEST_USER``), so tests that
 # are not about access control need nothing. ``app.test_client(user={"role": "town", "area":

@@ -1,4 +1,4 @@
-"""Time on the map in a real Chromium: playback and the change map (issue 10)."""
+"""Time on the map in a real Chromium: playback and the change map."""
 
 from __future__ import annotations
 

@@ -144,7 +144,7 @@ def test_the_wall_is_for_city_wide_users_only(app):
     assert nobody.get("/wall").status_code == 302  # to the sign-in page
 
 
-# --- playback (issue 10) ------------------------------------------------------------------------
+# --- playback -----------------------------------------------------------------------------------
 
 def test_playback_parameter_and_setting(client, demo_settings):
     cfg = _config(client.get("/wall?playback=14&step=0.5").get_data(as_text=True))
@@ -163,7 +163,7 @@ def test_playback_parameter_and_setting(client, demo_settings):
     assert 'id="wall-playback-date"' in html and "playback.js" in html
 
 
-# --- wall devices (issue 4: a login that lasts days) -------------------------------------------
+# --- wall devices (a login that lasts days) ----------------------------------------------------
 
 class Clock:
     """The app's clock, moved by the tests (no sleeping for hours)."""

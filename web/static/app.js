@@ -696,7 +696,7 @@
       clicked(e.layer.feature.properties, e.latlng, e.type);
     });
     followZoom(group, map, o, load);
-    GA.choroplethLayer = group;  // static/playback.js restyles it day by day (issue 10)
+    GA.choroplethLayer = group;  // static/playback.js restyles it day by day
     return group;
   };
 

@@ -1,4 +1,4 @@
-/* Grid Atlas: time on the area page (issue 10).
+/* Grid Atlas: time on the area page.
  *
  * Three modes of the same choropleth, switched by the buttons of section#ga-time:
  *  - total: the period's totals, as the page was served;

@@ -14,7 +14,7 @@
  * opened never leaves a blank map. A wall device whose login ended (revoked, expired) is
  * covered by a notice saying so (and uncovered if it is signed in again).
  * The optional tour moves the view through the city and its districts every `dwell` seconds.
- * The optional playback (issue 10) loops the map through the last `playback` days, one day
+ * The optional playback loops the map through the last `playback` days, one day
  * every `step` seconds, from one /daily.json request (classes fixed for all those days),
  * painted by the officials' playback code (GridAtlas.dayRows / DayPainter, static/playback.js).
  *
@@ -96,7 +96,7 @@
 
   /* ---- Tiles, ranking, legend, header ------------------------------------------------- */
 
-  /* The 7-day line under a tile (issue 10): one SVG polyline per tile, made once; each
+  /* The 7-day line under a tile: one SVG polyline per tile, made once; each
    * refresh replaces its points. Each line has its own scale (its shape is what counts). */
   function drawTrend(t, values) {
     var nums = (values || []).map(function (v) { return v === null || v === undefined ? NaN : Number(v); });
