@@ -18,10 +18,10 @@ import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 
-from geo.bench import SCRATCH_MARK, scratch_data_dir
+from bench.targets import SCRATCH_MARK, scratch_data_dir
+from geo.access.users import add_user, generate_password, get_user, set_password
 from geo.settings import Settings
 from geo.store import SqliteStore
-from geo.users import add_user, generate_password, get_user, set_password
 
 BENCH_USER = "bench"
 CSRF_RE = re.compile(r'name="csrf_token"\s+value="([^"]+)"')

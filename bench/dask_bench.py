@@ -23,14 +23,13 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from geo.areas import Atlas  # noqa: E402
-from geo.dask_engine import POINTS_PER_PARTITION, assign_dask, count_event_files  # noqa: E402
-from geo.metrics import N_DAYS  # noqa: E402
-from geo.eventfiles import event_path, read_event_arrays  # noqa: E402
+from geo.atlas.areas import Atlas  # noqa: E402
+from geo.atlas.metrics import N_DAYS  # noqa: E402
+from geo.ingest.dask_engine import POINTS_PER_PARTITION, assign_dask, count_event_files  # noqa: E402
+from geo.ingest.eventfiles import event_path, read_event_arrays  # noqa: E402
 from geo.settings import get_settings  # noqa: E402
 
 

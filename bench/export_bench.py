@@ -22,11 +22,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from geo.export import batch_export, export_options, render_export  # noqa: E402
-from geo.export_figure import warm_up  # noqa: E402
-from geo.service import AtlasService  # noqa: E402
+from geo.export.exporter import batch_export, export_options, render_export  # noqa: E402
+from geo.export.figure import warm_up  # noqa: E402
+from geo.query.service import AtlasService  # noqa: E402
 from geo.settings import get_settings  # noqa: E402
-
 
 _cpu_log: list[float] = []
 

@@ -32,7 +32,7 @@ import pyarrow.csv as pacsv
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from geo.areas import Atlas  # noqa: E402
+from geo.atlas.areas import Atlas  # noqa: E402
 from geo.settings import get_settings  # noqa: E402
 
 TARGET_S = 20.0

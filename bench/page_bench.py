@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.bench_auth import bench_data, ensure_bench_user, login  # noqa: E402
-from geo.bench import ROWS_PREFIX  # noqa: E402
+from bench.targets import ROWS_PREFIX  # noqa: E402
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -326,7 +326,7 @@ def main() -> None:
     args = parser.parse_args()
     with bench_data(args.data_dir) as data_dir:
         rows = measure(data_dir, args.runs)
-    from geo.bench import print_rows
+    from bench.targets import print_rows
 
     print_rows(rows, sys.stderr if args.json else sys.stdout)
     if args.json:

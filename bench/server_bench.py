@@ -46,7 +46,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.bench_auth import bench_data, session_cookie  # noqa: E402
-from geo.bench import ROWS_PREFIX, print_rows  # noqa: E402
+from bench.targets import ROWS_PREFIX, print_rows  # noqa: E402
 
 P99_TARGET_MS = 50
 RSS_TARGET_MB = 1536

@@ -57,7 +57,7 @@ def copy_data(source: Path, target: Path) -> None:
 def change_a_count(service, folder: Path, metric: str, grid: str, day: str, n: int) -> None:
     """Import one record of ``metric`` on ``day`` inside ``grid`` through the importer (one
     transaction: the store version moves, the wall re-fetches). ``n`` makes its id new."""
-    from geo.ingest import ingest_file
+    from geo.ingest.imports import ingest_file
 
     x, y = service.atlas.geometry_of(grid).representative_point().coords[0]
     path = folder / f"bench-{n}.csv"
@@ -87,8 +87,8 @@ def main(argv=None) -> int:
     from playwright.sync_api import sync_playwright
     from werkzeug.serving import make_server
 
+    from geo.query.wall import data_day
     from geo.settings import get_settings
-    from geo.wall import data_day
     from web import create_app
 
     source = (args.data or get_settings().data_path).resolve()

@@ -7,7 +7,7 @@ the events are at a small scale so the suite stays quick. Tests never touch ./da
 A test runs on both stores (``[sqlite]`` and ``[postgis]`` in its id) where the store matters:
 it uses ``new_store`` or ``empty_settings``, or is marked ``both_stores`` (it writes, or reads
 through SQL that differs between the stores). Every other test runs once, on the first kind of
-``GRIDATLAS_TEST_STORES`` (SQLite by default); ``tests/geo/test_store_parity.py`` shows that both
+``GRIDATLAS_TEST_STORES`` (SQLite by default); ``tests/geo/store/test_parity.py`` shows that both
 stores hold the same demo. See ``tests/stores.py`` for where the PostgreSQL server comes from.
 """
 
@@ -20,9 +20,9 @@ from pathlib import Path
 import pytest
 from filelock import FileLock
 
-from geo.areas import Atlas
-from geo.demo import build_demo
-from geo.rebuild import rebuild
+from geo.atlas.areas import Atlas
+from geo.demo.build import build_demo
+from geo.ingest.rebuild import rebuild
 from geo.settings import PROJECT_ROOT, get_settings
 from geo.store import SqliteStore, close_stores, open_store
 from tests.stores import STORE_KINDS, SharedCluster, clone_schema, new_schema, wait_for
@@ -208,7 +208,7 @@ def new_store(store_kind, tmp_path, request):
         if store_kind == "sqlite":
             store = SqliteStore(tmp_path / f"{name}-{len(made)}.sqlite")
         else:
-            from geo.postgis_store import PostgisStore
+            from geo.store.postgis import PostgisStore
 
             store = PostgisStore(request.getfixturevalue("pg_url"), new_schema())
         made.append(store)

@@ -115,7 +115,7 @@ def new_schema(prefix: str = "t") -> str:
 def clone_schema(url: str, source: str, target: str) -> None:
     """Copy every table of ``source`` into the new schema ``target`` (migrated first): a copy
     of a PostGIS store, as ``shutil.copytree`` copies the SQLite file."""
-    from geo.postgis_store import migrate
+    from geo.store.postgis import migrate
 
     migrate(url, target)
     with psycopg.connect(url, autocommit=True) as con:
@@ -187,8 +187,8 @@ def address(store) -> tuple:
 
 def reopen(where: tuple):
     """The store :func:`address` describes."""
-    from geo.postgis_store import PostgisStore
     from geo.store import SqliteStore
+    from geo.store.postgis import PostgisStore
 
     return SqliteStore(Path(where[1])) if where[0] == "sqlite" else PostgisStore(where[1], where[2])
 
@@ -234,7 +234,7 @@ def write_progress(settings):
 def publish_areas(settings) -> None:
     """After a test rewrote the demo folder's areas.gpkg: make those the store's areas (a PostGIS
     store keeps its own copy; the SQLite store reads the file anyway)."""
-    from geo.areas import Atlas
+    from geo.atlas.areas import Atlas
     from geo.store import open_store
 
     store = open_store(settings)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 import subprocess
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 
 import pytest
 
@@ -37,7 +37,7 @@ TRACKER_REFERENCE = re.compile(
 ALLOWED_REFERENCES = {
     r"matplotlib\s+issue\s+#20870":
         "matplotlib's PDF backend embeds CFF fonts as TrueType CID fonts that Acrobat rejects; "
-        "the reason geo/fonts.py converts the glyphs (geo/fonts.py, docs/exports.md)",
+        "the reason geo/export/fonts.py converts the glyphs (geo/export/fonts.py, docs/exports.md)",
 }
 
 # Absolute paths of one machine, and design notes that live outside the repository.
@@ -95,7 +95,7 @@ def test_readme_is_a_front_door():
 
 def test_the_scan_sees_the_code_and_the_docs():
     files = _text_files()
-    for expected in ("README.md", "Makefile", "requirements.txt", "geo/cli.py", "web/static/app.js",
+    for expected in ("README.md", "Makefile", "requirements.txt", "geo/cli/main.py", "web/static/app.js",
                      "tests/conftest.py"):
         assert expected in files
 

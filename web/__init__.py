@@ -13,7 +13,7 @@ from pathlib import Path
 
 from flask import Flask
 
-from geo.service import AtlasService
+from geo.query.service import AtlasService
 from geo.settings import get_settings
 
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from flask import Blueprint, request
 
-from geo import mapdata
-from geo.hierarchy import CITY_CODE
-from geo.metrics import METRICS, PERIOD_END, PERIOD_START
+from geo.atlas.hierarchy import CITY_CODE
+from geo.atlas.metrics import METRICS, PERIOD_END, PERIOD_START
+from geo.query import mapdata
 
 from . import service
 from .auth import area_scoped, city_wide, current_scope, listing, signed_in

@@ -23,7 +23,7 @@ one the answer is 400, ``/login`` included. Failed logins are limited per accoun
 client address, in the store (:mod:`geo.login_throttle`), so all processes share the count; a
 locked sign-in gets a 429 with ``Retry-After``.
 
-Wall devices (``geo/wall_devices.py``) are the other kind of session: a video wall that
+Wall devices (``geo/access/wall_devices.py``) are the other kind of session: a video wall that
 claimed a device token. Their principal has the device's area as its jurisdiction, opens only
 :data:`DEVICE_ENDPOINTS` (the wall and the JSON it draws from; everything else is 403), and
 its session slides: each request pushes its end ``wall_device_idle_hours`` on, until the token
@@ -52,8 +52,7 @@ from dataclasses import dataclass
 from functools import wraps
 from urllib.parse import urlsplit
 
-from flask import (Blueprint, Flask, current_app, g, make_response, redirect, render_template, request, session,
-                   url_for)
+from flask import Blueprint, Flask, current_app, g, make_response, redirect, render_template, request, session, url_for
 from flask.sessions import SecureCookieSessionInterface
 from flask.testing import FlaskClient
 from flask_babel import gettext as _
@@ -61,10 +60,10 @@ from flask_wtf.csrf import CSRFProtect
 from markupsafe import Markup
 from werkzeug.exceptions import Unauthorized
 
-from geo import audit, login_throttle, users, wall_devices
+from geo.access import audit, login_throttle, users, wall_devices
+from geo.access.scope import Scope
+from geo.atlas.hierarchy import CITY_CODE
 from geo.errors import BadParameter, Forbidden
-from geo.hierarchy import CITY_CODE
-from geo.scope import Scope
 
 bp = Blueprint("auth", __name__)
 csrf = CSRFProtect()
@@ -408,8 +407,6 @@ def _guard():
     user = current_user()
     if user is None:
         if g.get("device_refused") is not None:  # a wall whose device login ended: say why, no login form
-            from .wall import device_message
-
             raise Unauthorized(device_message(g.device_refused))
         if _wants_json() or request.method not in SAFE_METHODS:
             raise Unauthorized(_("Please sign in."))
@@ -638,3 +635,22 @@ def init_app(app: Flask) -> None:
     app.before_request_funcs.setdefault(None, []).insert(0, _guard)
     app.jinja_env.globals.update(current_user=current_user, can_see=can_see, account_menu=account_menu)
     app.register_blueprint(bp)
+
+
+def device_message(err: wall_devices.DeviceRefused) -> str:
+    """What a wall screen says when its device link or session does not open the wall."""
+    device = err.device
+    if err.reason == "expired" and device:
+        return _("This wall's link expired on %(day)s. Ask an administrator for a new link.",
+                 day=device.expires_at[:10])
+    if err.reason == "revoked" and device:
+        return _("This wall was revoked on %(day)s. Ask an administrator for a new link.",
+                 day=(device.revoked_at or "")[:10])
+    if err.reason == "used" and device:
+        return _("This wall link was used already (%(time)s); each link opens one screen once. "
+                 "Ask an administrator for a new link.", time=(device.claimed_at or "")[:16].replace("T", " "))
+    if err.reason == "replaced":
+        return _("This wall's login was replaced by a newer link. Open the new link on this screen.")
+    if err.reason == "idle":
+        return _("This wall was off for too long and was signed out. Ask an administrator for a new link.")
+    return _("This wall link is not valid. Ask an administrator for a new link.")

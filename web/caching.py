@@ -40,7 +40,7 @@ from pathlib import Path
 from cachetools import LRUCache
 from flask import Flask, Response, current_app, g, make_response, request, url_for
 
-from geo.areas import areas_file
+from geo.atlas.areas import areas_file
 
 from . import service
 from .auth import cache_identity, replay_principal, still_signed_in

@@ -11,7 +11,8 @@ from __future__ import annotations
 import re
 
 from flask import current_app, jsonify, render_template, request
-from flask_babel import gettext as _, lazy_gettext as _l
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from werkzeug.exceptions import HTTPException
 
 from geo.errors import GridAtlasError

@@ -13,7 +13,7 @@ import io
 
 from flask import Blueprint, request, send_file
 
-from geo.export import parse_options, render_export
+from geo.export.exporter import parse_options, render_export
 
 from . import service
 from .auth import area_scoped, audited

@@ -24,10 +24,11 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 from flask import Flask, request
-from flask_babel import Babel, get_locale, lazy_gettext as _l
+from flask_babel import Babel, get_locale
+from flask_babel import lazy_gettext as _l
 
-from geo.classify import METHODS
-from geo.metrics import Metric
+from geo.atlas.metrics import Metric
+from geo.query.classify import METHODS
 
 DEFAULT_LOCALE = "zh"
 # ?lang= value -> locale. The first spelling of each is the one links use.

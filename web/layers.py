@@ -20,7 +20,7 @@ from folium.map import Layer
 from folium.template import Template
 from markupsafe import Markup
 
-from geo.mapdata import MAX_ZOOM, ZOOM_DETAIL, MapView
+from geo.query.mapdata import MAX_ZOOM, ZOOM_DETAIL, MapView
 from geo.settings import Settings
 
 from . import offline_assets

@@ -13,10 +13,10 @@ from urllib.parse import urlencode
 from flask import Blueprint, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
-from geo import mapdata
-from geo.classify import METHODS
-from geo.hierarchy import CITY_CODE
-from geo.metrics import METRICS, PERIOD_END, PERIOD_START
+from geo.atlas.hierarchy import CITY_CODE
+from geo.atlas.metrics import METRICS, PERIOD_END, PERIOD_START
+from geo.query import mapdata
+from geo.query.classify import METHODS
 
 from . import service
 from .auth import area_scoped, current_scope, listing, public

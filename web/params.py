@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 from werkzeug.datastructures import MultiDict
 
-from geo.classify import DEFAULT_K, DEFAULT_METHOD
+from geo.atlas.metrics import PERIOD_END, PERIOD_START, parse_date
 from geo.errors import BadParameter
-from geo.metrics import PERIOD_END, PERIOD_START, parse_date
+from geo.query.classify import DEFAULT_K, DEFAULT_METHOD
 
 from .i18n import LANG_PARAMS
 

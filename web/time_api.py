@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, request
 
-from geo import charts, timeseries
+from geo.export import charts
+from geo.query import timeseries
 
 from . import service
 from .auth import area_scoped

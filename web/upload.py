@@ -13,9 +13,9 @@ from __future__ import annotations
 from flask import Blueprint, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
 
+from geo.atlas.metrics import METRICS, POINT_METRICS
 from geo.errors import BadParameter
-from geo.ingest import IngestReport, ingest_upload, load_report, recent_imports, rejects_file
-from geo.metrics import METRICS, POINT_METRICS
+from geo.ingest.imports import IngestReport, ingest_upload, load_report, recent_imports, rejects_file
 
 from . import service
 from .auth import audited, requires

@@ -14,7 +14,7 @@ through the city and its districts), ``dwell`` (seconds per stop), ``refresh`` (
 and the officials' playback code, ``static/playback.js``), ``step`` (seconds per day) and
 ``lang``. :func:`geo.wall.wall_options` checks them.
 
-``/wall/device`` turns a wall PC into a *wall device* (``geo/wall_devices.py``): the page's
+``/wall/device`` turns a wall PC into a *wall device* (``geo/access/wall_devices.py``): the page's
 script reads the token from the URL's fragment (never sent in a request line, so never
 logged), removes it from the address bar and posts it (with the CSRF token); the answer sets a
 device session (``web/auth.py``) and sends the browser to its wall. A device's wall shows only
@@ -31,11 +31,12 @@ import folium
 from flask import Blueprint, current_app, jsonify, render_template, request, send_from_directory, url_for
 from flask_babel import gettext as _
 
-from geo import audit, wall, wall_devices
-from geo.metrics import METRICS
+from geo.access import audit, wall_devices
+from geo.atlas.metrics import METRICS
+from geo.query import wall
 
 from . import offline_assets, service
-from .auth import city_wide, clock, current_device, current_scope, public, record, start_device_session
+from .auth import city_wide, clock, current_device, current_scope, device_message, public, record, start_device_session
 from .caching import json_response, revalidated
 from .i18n import LANGUAGES, LEVEL_PLURALS, js_labels, metric_name, metric_unit, select_locale
 from .layers import MAX_MAP_ZOOM, MIN_ZOOM, choropleth_layer, heat_layer, render_parts
@@ -115,25 +116,6 @@ def device():
     options = {k: v for k, v in parse_qsl(str(body.get("query") or "").lstrip("?"))
                if k in OPTION_NAMES + ("lang",) and v}
     return jsonify(next=url_for("wall.page", **options), device=found.name, area=found.area)
-
-
-def device_message(err: wall_devices.DeviceRefused) -> str:
-    """What a wall screen says when its device link or session does not open the wall."""
-    device = err.device
-    if err.reason == "expired" and device:
-        return _("This wall's link expired on %(day)s. Ask an administrator for a new link.",
-                 day=device.expires_at[:10])
-    if err.reason == "revoked" and device:
-        return _("This wall was revoked on %(day)s. Ask an administrator for a new link.",
-                 day=(device.revoked_at or "")[:10])
-    if err.reason == "used" and device:
-        return _("This wall link was used already (%(time)s); each link opens one screen once. "
-                 "Ask an administrator for a new link.", time=(device.claimed_at or "")[:16].replace("T", " "))
-    if err.reason == "replaced":
-        return _("This wall's login was replaced by a newer link. Open the new link on this screen.")
-    if err.reason == "idle":
-        return _("This wall was off for too long and was signed out. Ask an administrator for a new link.")
-    return _("This wall link is not valid. Ask an administrator for a new link.")
 
 
 def _device_words() -> dict:

@@ -7,9 +7,9 @@ import urllib.request
 import pytest
 
 from bench.bench_auth import BENCH_USER, bench_data, ensure_bench_user, login, session_cookie
-from geo.bench import SCRATCH_MARK
+from bench.targets import SCRATCH_MARK
+from geo.access.users import get_user
 from geo.store import open_store
-from geo.users import get_user
 from web import create_app
 
 

@@ -130,8 +130,8 @@ ROLE_USERS = {
 def secure_settings(demo_settings, tmp_path_factory):
     """Settings on a copy of the demo data (so audit entries and users stay apart) with one
     user per role in ``ROLE_USERS``, all with the password ``USER_PASSWORD``."""
+    from geo.access.users import add_user
     from geo.store import open_store
-    from geo.users import add_user
     from tests.stores import copy_settings
 
     settings = copy_settings(demo_settings, tmp_path_factory.mktemp("secure") / "data", secret_key="test-secret")

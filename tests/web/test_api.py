@@ -5,10 +5,10 @@ import json
 
 import pytest
 
-from geo.metrics import METRICS
+from geo.atlas.metrics import METRICS
 from geo.store import open_store
-from web import create_app
 from tests.stores import location
+from web import create_app
 
 YINZHOU, YUNLONG, JIACUN = "330212", "330212101", "330212101001"
 

@@ -6,12 +6,12 @@ import time
 
 import pytest
 
-from geo import audit, users
+from geo.access import audit, users
 from geo.store import open_store
+from tests.stores import location
 from web import create_app
 
 from .conftest import ROLE_USERS, USER_PASSWORD, csrf_token_of, login
-from tests.stores import location
 
 TOWN = "330212101"
 
@@ -344,7 +344,7 @@ def test_a_remembered_cookie_is_refused_once_its_signature_is_too_old(secure_set
 
 
 def test_a_polling_wall_gets_a_new_cookie_every_few_minutes_and_stays_signed_in(secure_settings):
-    from geo import wall_devices
+    from geo.access import wall_devices
     from web.auth import DEVICE_SEEN_STEP
 
     clock = _Clock()

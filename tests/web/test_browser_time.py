@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from geo.timeseries import DIVERGING
-from web import create_app
+from geo.query.timeseries import DIVERGING
 from tests.stores import location
+from web import create_app
 
 pytestmark = pytest.mark.browser
 

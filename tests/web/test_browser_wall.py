@@ -11,11 +11,11 @@ import threading
 import pytest
 from werkzeug.serving import WSGIRequestHandler, make_server
 
-from geo import wall_devices
-from geo.ingest import ingest_file
-from geo.metrics import PERIOD_END
-from web import create_app
+from geo.access import wall_devices
+from geo.atlas.metrics import PERIOD_END
+from geo.ingest.imports import ingest_file
 from tests.stores import copy_settings, location
+from web import create_app
 
 pytestmark = pytest.mark.browser
 

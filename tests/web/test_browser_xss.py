@@ -10,14 +10,13 @@ of the Content-Security-Policy.
 
 from __future__ import annotations
 
-
 import geopandas as gpd
 import pytest
 
+from geo.access.users import add_user
 from geo.store import open_store
-from geo.users import add_user
-from web import create_app
 from tests.stores import copy_settings, location, publish_areas
+from web import create_app
 
 TOWN = "330212101"
 EVIL = {

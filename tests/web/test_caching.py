@@ -7,10 +7,11 @@ import time
 import numpy as np
 import pytest
 
-from geo import count_store, mapdata
-from geo.metrics import N_DAYS
-from web import create_app
+from geo.atlas.metrics import N_DAYS
+from geo.query import mapdata
+from geo.store import counts as count_store
 from tests.stores import copy_settings, location
+from web import create_app
 
 YINZHOU = "330212"
 
@@ -136,7 +137,7 @@ PASSWORD = "a long replay password"
 @pytest.fixture(scope="module")
 def people(demo_settings, tmp_path_factory):
     """An app whose requests come from people signed in through the form (no test user)."""
-    from geo import users
+    from geo.access import users
     from geo.store import open_store
 
     settings = copy_settings(demo_settings, tmp_path_factory.mktemp("replay") / "data")
@@ -191,7 +192,7 @@ def test_another_session_or_a_conditional_request_goes_through_the_guard(people)
 
 
 def test_a_replay_ends_with_the_session_a_new_password_or_the_user(people, monkeypatch):
-    from geo import users
+    from geo.access import users
     from web.caching import replay_of
 
     replay = replay_of(people)

@@ -10,8 +10,8 @@ import pytest
 from PIL import Image
 from pypdf import PdfReader
 
-from web import create_app
 from tests.stores import location
+from web import create_app
 
 TOWN = "330212101"
 

@@ -1,7 +1,7 @@
 """Two real server processes on one store: an import through one shows in the other.
 
 Each process keeps its own in-memory cube; what tells it to reload is the store's version,
-which every import bumps in the same transaction as its records (geo/store.py). The test
+which every import bumps in the same transaction as its records (geo/store/). The test
 starts two production servers (waitress, as `make run` does) on the same data folder, signs
 in to each, uploads a file through the first and reads the counts through the second.
 """
@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 import requests
 
-from geo import users
+from geo.access import users
 from geo.settings import PROJECT_ROOT
 from geo.store import open_store
 from tests.stores import copy_settings, location_env

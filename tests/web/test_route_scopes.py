@@ -14,14 +14,14 @@ import re
 import numpy as np
 import pytest
 
-from geo.eventfiles import event_path, read_event_arrays
-from geo.hierarchy import CITY_CODE
-from geo.metrics import POINT_METRICS
-from geo.scope import Scope
-from web import create_app
-from web.auth import access_of
+from geo.access.scope import Scope
+from geo.atlas.hierarchy import CITY_CODE
+from geo.atlas.metrics import POINT_METRICS
+from geo.ingest.eventfiles import event_path, read_event_arrays
 from geo.store import open_store
 from tests.stores import location
+from web import create_app
+from web.auth import access_of
 
 CITY, YINZHOU, YUNLONG = CITY_CODE, "330212", "330212101"
 HAISHU = "330203"
@@ -251,9 +251,9 @@ def test_the_same_url_answers_each_user_with_their_own_etag(app):
 
 
 def test_a_wall_device_opens_only_the_walls_routes_inside_its_area(secure_settings, atlas):
-    """A wall device (geo/wall_devices.py) of 鄞州区, signed in through its link: every GET route
+    """A wall device (geo/access/wall_devices.py) of 鄞州区, signed in through its link: every GET route
     of the app is walked; only the wall's own routes answer, and only inside the district."""
-    from geo import wall_devices
+    from geo.access import wall_devices
     from web.auth import DEVICE_ENDPOINTS
 
     from .conftest import csrf_token_of

@@ -4,9 +4,9 @@ import re
 
 import pytest
 
+from tests.stores import location
 from web import create_app
 from web.security import content_security_policy, nonced, tile_source
-from tests.stores import location
 
 TOWN = "330212101"
 
@@ -156,8 +156,8 @@ def import_pages(demo_settings, tmp_path_factory):
     the pages a browser gets (the report and the rejected rows) and the record positions."""
     import io
 
+    from geo.access.users import add_user
     from geo.store import open_store
-    from geo.users import add_user
     from tests.stores import copy_settings
 
     from .conftest import USER_PASSWORD, csrf_token_of, login

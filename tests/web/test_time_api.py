@@ -6,9 +6,9 @@ import datetime as dt
 
 import pytest
 
-from geo.service import AtlasService
-from web import create_app
+from geo.query.service import AtlasService
 from tests.stores import location
+from web import create_app
 
 CITY, YINZHOU, YUNLONG = "330200", "330212", "330212101"
 

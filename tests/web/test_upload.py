@@ -9,8 +9,8 @@ import zipfile
 
 import pytest
 
-from geo import count_store
 from geo.settings import PROJECT_ROOT
+from geo.store import counts as count_store
 from geo.store import open_store
 from tests.stores import copy_settings, location
 from web import create_app

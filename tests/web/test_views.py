@@ -4,9 +4,9 @@ import re
 
 import pytest
 
-from geo.areas import Atlas
-from web import create_app
+from geo.atlas.areas import Atlas
 from tests.stores import location
+from web import create_app
 
 YINZHOU, YUNLONG, JIACUN = "330212", "330212101", "330212101001"
 GRID = JIACUN + "003"

@@ -8,14 +8,14 @@ import time
 
 import pytest
 
-from geo import audit, wall_devices
-from geo.ingest import ingest_file
-from geo.metrics import PERIOD_END
-from geo.service import AtlasService
+from geo.access import audit, wall_devices
+from geo.atlas.metrics import PERIOD_END
+from geo.ingest.imports import ingest_file
+from geo.query.service import AtlasService
+from tests.stores import copy_settings, location
 from web import create_app
 
 from .conftest import csrf_token_of, login
-from tests.stores import copy_settings, location
 
 YINZHOU, YUNLONG = "330212", "330212101"
 KPI_KEYS = ["visits", "home_observation", "home_quarantine", "risk_code", "new_arrivals", "disputes", "appeals",

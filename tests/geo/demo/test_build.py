@@ -1,0 +1,77 @@
+"""The demo events: totals that follow the seed × scale, the period, determinism."""
+
+import json
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+
+from geo.atlas.metrics import METRICS, N_DAYS, POINT_METRICS
+from geo.demo.build import build_demo
+from geo.demo.checkpoints import YUNLONG_CHECKS
+from geo.ingest.eventfiles import event_path, read_event_arrays
+from tests.conftest import DISTRICTS_FILE, TEST_SCALE
+
+
+@pytest.mark.parametrize("metric", POINT_METRICS)
+def test_event_totals_are_seed_times_scale(demo_settings, metric):
+    x, y, day = read_event_arrays(event_path(demo_settings.demo_dir / "events", metric))
+    assert len(x) == round(METRICS[metric].seed_total * TEST_SCALE)
+    assert day.min() >= 0 and day.max() < N_DAYS
+
+
+def test_event_files_are_geoparquet_that_geopandas_reads(demo_settings):
+    gdf = gpd.read_parquet(event_path(demo_settings.demo_dir / "events", "disputes"))
+    assert gdf.crs.to_epsg() == 4326 or gdf.crs.name.startswith("WGS 84")
+    assert (gdf.geom_type == "Point").all()
+    assert {"record_id", "date"} <= set(gdf.columns)
+    assert gdf["record_id"].is_unique
+
+
+def test_about_ten_thousand_checkpoints_denser_where_people_live(atlas):
+    cps = atlas.checkpoints
+    assert 9_500 <= len(cps) <= 10_500
+    assert set(cps["kind"]) == {"road", "community_gate", "transport_hub"}
+    assert cps["code"].is_unique
+    grids = atlas.grids.set_index("code")
+    per_grid = cps["grid_code"].value_counts().reindex(grids.index, fill_value=0)
+    km2 = grids.geometry.to_crs("EPSG:4549").area / 1e6
+    people_density = grids["households"] / km2
+    dense = people_density >= people_density.quantile(0.9)
+    sparse = people_density <= people_density.quantile(0.5)
+    # Checkpoints per km² where people are densest vs where they are sparsest.
+    assert per_grid[dense].sum() / km2[dense].sum() > 10 * per_grid[sparse].sum() / km2[sparse].sum()
+
+
+def test_checkpoint_grid_codes_are_where_the_points_are(atlas):
+    from geo.spatial.join import assign_grids
+
+    cps = atlas.checkpoints
+    codes = assign_grids(atlas.grids, cps.geometry.x.to_numpy(), cps.geometry.y.to_numpy())
+    assert (codes == cps["grid_code"].to_numpy()).mean() > 0.999
+
+
+def test_yunlong_road_checks_match_the_seed(demo_settings, atlas):
+    checks = pd.read_parquet(demo_settings.demo_dir / "checkpoint_checks.parquet")
+    cps = atlas.checkpoints
+    roads = cps[(cps["kind"] == "road") & cps["code"].str.startswith("330212101")]["code"]
+    assert checks[checks["checkpoint_code"].isin(roads)]["checks"].sum() == round(YUNLONG_CHECKS * TEST_SCALE)
+
+
+def test_same_seed_same_data_and_scale_changes_only_events(tmp_path):
+    a = build_demo(tmp_path / "a", DISTRICTS_FILE, scale=0.0005, seed=11, log=lambda *_: None)
+    b = build_demo(tmp_path / "b", DISTRICTS_FILE, scale=0.0005, seed=11, log=lambda *_: None)
+    c = build_demo(tmp_path / "c", DISTRICTS_FILE, scale=0.001, seed=11, log=lambda *_: None)
+    assert a["events"] == b["events"]
+    xa = read_event_arrays(event_path(tmp_path / "a" / "events", "visits"))
+    xb = read_event_arrays(event_path(tmp_path / "b" / "events", "visits"))
+    assert all(np.array_equal(p, q) for p, q in zip(xa, xb))
+    assert c["events"]["visits"] == 2 * a["events"]["visits"]
+    ga = gpd.read_file(tmp_path / "a" / "areas.gpkg", layer="grid")
+    gc = gpd.read_file(tmp_path / "c" / "areas.gpkg", layer="grid")
+    assert ga["code"].tolist() == gc["code"].tolist() and ga.geometry.geom_equals(gc.geometry).all()
+    ca = gpd.read_file(tmp_path / "a" / "areas.gpkg", layer="checkpoint")
+    cc = gpd.read_file(tmp_path / "c" / "areas.gpkg", layer="checkpoint")
+    assert ca["code"].tolist() == cc["code"].tolist()
+    assert json.loads((tmp_path / "a" / "manifest.json").read_text())["seed"] == 11
