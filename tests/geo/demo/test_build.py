@@ -10,6 +10,7 @@ import pytest
 from geo.atlas.metrics import METRICS, N_DAYS, POINT_METRICS
 from geo.demo.build import build_demo
 from geo.demo.checkpoints import YUNLONG_CHECKS
+from geo.demo.events import synthesise_events
 from geo.ingest.eventfiles import event_path, read_event_arrays
 from tests.conftest import DISTRICTS_FILE, TEST_SCALE
 
@@ -59,19 +60,26 @@ def test_yunlong_road_checks_match_the_seed(demo_settings, atlas):
     assert checks[checks["checkpoint_code"].isin(roads)]["checks"].sum() == round(YUNLONG_CHECKS * TEST_SCALE)
 
 
-def test_same_seed_same_data_and_scale_changes_only_events(tmp_path):
-    a = build_demo(tmp_path / "a", DISTRICTS_FILE, scale=0.0005, seed=11, log=lambda *_: None)
-    b = build_demo(tmp_path / "b", DISTRICTS_FILE, scale=0.0005, seed=11, log=lambda *_: None)
-    c = build_demo(tmp_path / "c", DISTRICTS_FILE, scale=0.001, seed=11, log=lambda *_: None)
-    assert a["events"] == b["events"]
-    xa = read_event_arrays(event_path(tmp_path / "a" / "events", "visits"))
-    xb = read_event_arrays(event_path(tmp_path / "b" / "events", "visits"))
+def test_same_seed_same_areas_and_scale_changes_only_events(demo_files, tmp_path):
+    """One more build with the shared demo's seed at half its scale: the same areas and
+    checkpoints, half the events."""
+    shared = demo_files / "demo"
+    seed = json.loads((shared / "manifest.json").read_text())["seed"]
+    half = build_demo(tmp_path / "half", DISTRICTS_FILE, scale=TEST_SCALE / 2, seed=seed, log=lambda *_: None)
+    full = json.loads((shared / "manifest.json").read_text())
+    assert half["seed"] == seed and half["events"]["visits"] == full["events"]["visits"] // 2
+    for layer in ("town", "grid", "checkpoint"):
+        a = gpd.read_file(shared / "areas.gpkg", layer=layer)
+        b = gpd.read_file(tmp_path / "half" / "areas.gpkg", layer=layer)
+        assert a["code"].tolist() == b["code"].tolist() and a.geometry.geom_equals(b.geometry).all(), layer
+
+
+def test_same_seed_same_events(atlas, tmp_path):
+    grids = atlas.grids
+    first = synthesise_events(grids, tmp_path / "a", scale=0.0005, seed=11)
+    again = synthesise_events(grids, tmp_path / "b", scale=0.0005, seed=11)
+    other = synthesise_events(grids, tmp_path / "c", scale=0.0005, seed=12)
+    assert first == again == other
+    xa, xb, xc = (read_event_arrays(event_path(tmp_path / k, "visits")) for k in "abc")
     assert all(np.array_equal(p, q) for p, q in zip(xa, xb))
-    assert c["events"]["visits"] == 2 * a["events"]["visits"]
-    ga = gpd.read_file(tmp_path / "a" / "areas.gpkg", layer="grid")
-    gc = gpd.read_file(tmp_path / "c" / "areas.gpkg", layer="grid")
-    assert ga["code"].tolist() == gc["code"].tolist() and ga.geometry.geom_equals(gc.geometry).all()
-    ca = gpd.read_file(tmp_path / "a" / "areas.gpkg", layer="checkpoint")
-    cc = gpd.read_file(tmp_path / "c" / "areas.gpkg", layer="checkpoint")
-    assert ca["code"].tolist() == cc["code"].tolist()
-    assert json.loads((tmp_path / "a" / "manifest.json").read_text())["seed"] == 11
+    assert not np.array_equal(xa[0], xc[0]), "another seed gives other points"
