@@ -56,7 +56,7 @@ def test_checkpoint_grid_codes_are_where_the_points_are(atlas):
 def test_yunlong_road_checks_match_the_seed(demo_settings, atlas):
     checks = pd.read_parquet(demo_settings.demo_dir / "checkpoint_checks.parquet")
     cps = atlas.checkpoints
-    roads = cps[(cps["kind"] == "road") & cps["code"].str.startswith("330212101")]["code"]
+    roads = cps[(cps["kind"] == "road") & cps["code"].str.startswith("330212108")]["code"]
     assert checks[checks["checkpoint_code"].isin(roads)]["checks"].sum() == round(YUNLONG_CHECKS * TEST_SCALE)
 
 

@@ -34,8 +34,8 @@ from tests.stores import location_env, use_location
 
 CITY = "330200"
 DISTRICT = "330212"  # 鄞州区
-TOWN = "330212101"  # 云龙镇, 7 villages
-VILLAGE = "330212101001"  # 甲村
+TOWN = "330212108"  # 云龙镇, 7 villages
+VILLAGE = "330212108001"  # 甲村
 SVG_NS = "{http://www.w3.org/2000/svg}"
 MM = {"a4": (210, 297), "a3": (297, 420)}
 
@@ -346,7 +346,7 @@ def test_cli_takes_the_format_from_the_file_name(demo_settings, monkeypatch, tmp
     (["--area", "999999", "-o", "x.png"], 3, "no area with code '999999'"),
     (["--area", TOWN, "--dpi", "72", "-o", "x.png"], 2, "dpi 72 is not allowed"),
     (["--area", TOWN, "-o", "x.bmp"], 2, "cannot tell the format"),
-    (["--level", "town", "--within", TOWN, "--out", "d"], 2, "level 'town' is not below town 330212101"),
+    (["--level", "town", "--within", TOWN, "--out", "d"], 2, "level 'town' is not below town 330212108"),
     (["--metric", "visits"], 2, "give --area CODE -o FILE"),
 ])
 def test_cli_errors_are_one_line(demo_settings, monkeypatch, tmp_path, capsys, argv, code, message):

@@ -14,7 +14,7 @@ from geo.eventfiles import event_path, read_event_arrays
 from geo.metrics import N_DAYS, PERIOD_END, PERIOD_START
 from geo.service import AtlasService
 
-CITY, YINZHOU, YUNLONG = "330200", "330212", "330212101"
+CITY, YINZHOU, YUNLONG = "330200", "330212", "330212108"
 D = dt.date
 
 

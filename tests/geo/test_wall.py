@@ -19,7 +19,7 @@ from geo.synth.online import SEED_ONLINE_RATE, synthesise_online
 from tests.stores import copy_settings, location
 
 YINZHOU = "330212"
-YUNLONG = "330212101"
+YUNLONG = "330212108"
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,7 @@ from geo.users import add_user
 from web import create_app
 from tests.stores import copy_settings, location, publish_areas
 
-TOWN = "330212101"
+TOWN = "330212108"
 EVIL = {
     TOWN + "001": "<img src=x onerror=alert(1)>",
     TOWN + "002": "`",

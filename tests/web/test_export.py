@@ -13,7 +13,7 @@ from pypdf import PdfReader
 from web import create_app
 from tests.stores import location
 
-TOWN = "330212101"
+TOWN = "330212108"
 
 
 @pytest.fixture(scope="module")

@@ -24,7 +24,7 @@ from geo.settings import PROJECT_ROOT
 from geo.store import open_store
 from tests.stores import copy_settings, location_env
 
-TOWN = "330212101"  # 云龙镇
+TOWN = "330212108"  # 云龙镇
 PASSWORD = "Two-processes-2020!"
 
 

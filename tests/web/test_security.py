@@ -8,7 +8,7 @@ from web import create_app
 from web.security import content_security_policy, nonced, tile_source
 from tests.stores import location
 
-TOWN = "330212101"
+TOWN = "330212108"
 
 
 @pytest.fixture(scope="module")

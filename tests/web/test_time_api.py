@@ -10,7 +10,7 @@ from geo.service import AtlasService
 from web import create_app
 from tests.stores import location
 
-CITY, YINZHOU, YUNLONG = "330200", "330212", "330212101"
+CITY, YINZHOU, YUNLONG = "330200", "330212", "330212108"
 
 
 @pytest.fixture(scope="module")
