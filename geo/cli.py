@@ -157,7 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("demo", help="build the demo city, checkpoints and events, then the counts")
-    p.add_argument("--scale", type=float, default=None, help="events multiplier (1 = the seed's totals)")
+    p.add_argument("--scale", type=float, default=None, help="records multiplier (default 1: the seed's totals; 0.1 builds quicker)")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--out", help="folder for the demo files (default: <data dir>/demo)")
     p.set_defaults(func=_cmd_demo)

@@ -1,6 +1,7 @@
 """The demo events: totals that follow the seed × scale, the period, determinism."""
 
 import json
+import subprocess
 
 import geopandas as gpd
 import numpy as np
@@ -11,6 +12,8 @@ from geo.demo import build_demo
 from geo.eventfiles import event_path, read_event_arrays
 from geo.metrics import METRICS, N_DAYS, POINT_METRICS
 from geo.synth.checkpoints import YUNLONG_CHECKS
+
+from geo.settings import PROJECT_ROOT
 
 from ..conftest import DISTRICTS_FILE, TEST_SCALE
 
@@ -76,3 +79,21 @@ def test_same_seed_same_data_and_scale_changes_only_events(tmp_path):
     cc = gpd.read_file(tmp_path / "c" / "areas.gpkg", layer="checkpoint")
     assert ca["code"].tolist() == cc["code"].tolist()
     assert json.loads((tmp_path / "a" / "manifest.json").read_text())["seed"] == 11
+
+
+def _make_run_plan(data_dir, *args):
+    """The commands `make run` would run on ``data_dir`` (a dry run, the tools taken as installed)."""
+    proc = subprocess.run(["make", "-n", "-o", ".venv/bin/.installed", "-o", "web/assets/node_modules/.installed",
+                           "run", f"DATA={data_dir}", *args], cwd=PROJECT_ROOT, capture_output=True, text=True,
+                          env={"PATH": "/usr/bin:/bin"})
+    assert proc.returncode == 0, proc.stderr
+    return [line for line in proc.stdout.splitlines() if " -m geo demo" in line]
+
+
+def test_make_run_builds_the_demo_at_the_seeds_scale_once_and_a_smaller_one_on_request(tmp_path):
+    assert _make_run_plan(tmp_path) == [".venv/bin/python -m geo demo --scale 1"]
+    assert _make_run_plan(tmp_path, "SCALE=0.1") == [".venv/bin/python -m geo demo --scale 0.1"]
+    (tmp_path / "demo").mkdir()
+    (tmp_path / "demo" / ".built-at-scale-1").touch()
+    assert _make_run_plan(tmp_path) == []  # built already: served as it is
+    assert _make_run_plan(tmp_path, "SCALE=0.1") == [".venv/bin/python -m geo demo --scale 0.1"]
