@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import shapely
 from fontTools.ttLib import TTFont
 from matplotlib.colors import to_hex, to_rgba
 from matplotlib.text import Text
@@ -529,7 +530,11 @@ def test_a_hostile_area_name_is_plain_text_in_a_suppressed_svg(service):
 
     data, options, by_code = _crafted(service)
     evil = "<script>alert(1)</script>${document.title}"
-    first = sorted(by_code)[-1]  # the largest count: its label has room
+    # The village with the widest room for a long label (the largest inscribed circle).
+    villages = service.atlas.children(TOWN)["code"].tolist()
+    geoms = [service.atlas.geometry_of(c) for c in villages]
+    room = [shapely.length(shapely.maximum_inscribed_circle(g)) for g in geoms]
+    first = villages[int(np.argmax(room))]
     names = data.labels["name"].where(data.labels["code"] != first, evil)
     data = replace(data, labels=data.labels.assign(name=names), values=data.values.assign(name=names))
     fig, info, legend, fills = _drawn(service, data, options)
