@@ -61,9 +61,9 @@ def read_towns(path) -> pd.DataFrame:
     towns = pd.read_csv(path, dtype=str, encoding="utf-8")
     towns = towns[["code", "name", "district"]].apply(lambda c: c.str.strip())
     bad = towns[(towns["code"].str.len() != 9) | (towns["code"].str.slice(0, 6) != towns["district"])
-                | ~towns["code"].str.slice(6, 7).isin(list(KIND_OF_DIGIT))]
-    if len(bad) or towns["code"].duplicated().any():
-        raise ValueError(f"{path}: malformed or repeated town codes, e.g. {bad['code'].head(3).tolist()}")
+                | ~towns["code"].str.slice(6, 7).isin(list(KIND_OF_DIGIT)) | towns["code"].duplicated()]
+    if len(bad):
+        raise ValueError(f"{path}: malformed, misplaced or repeated town codes: {', '.join(bad['code'].head(5))}")
     return towns.sort_values("code", ignore_index=True)
 
 

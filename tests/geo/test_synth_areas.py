@@ -7,7 +7,7 @@ import pytest
 import shapely
 
 from geo.settings import PROJECT_ROOT
-from geo.synth.areas import DISTRICTS, N_GRIDS
+from geo.synth.areas import DISTRICTS, N_GRIDS, read_towns
 from geo.synth.density import density
 from geo.synth.tessellate import allocate
 
@@ -179,3 +179,16 @@ def test_every_geometry_is_valid_and_polygonal(atlas):
     for level, layer in atlas.layers.items():
         assert layer.is_valid.all(), level
         assert set(layer.geom_type) <= {"Polygon", "MultiPolygon"}, level
+
+
+@pytest.mark.parametrize("rows, bad", [
+    ("330212108,云龙镇,330212\n330212108,云龙镇,330212\n", "330212108"),   # repeated
+    ("330203001,南门街道,330212\n", "330203001"),                          # in another district
+    ("33021210,云龙镇,330212\n", "33021210"),                              # 8 digits
+    ("330212308,云龙镇,330212\n", "330212308"),                            # no such kind (3xx)
+])
+def test_a_town_list_with_bad_codes_is_refused_by_name(tmp_path, rows, bad):
+    path = tmp_path / "towns.csv"
+    path.write_text("code,name,district\n" + rows, encoding="utf-8")
+    with pytest.raises(ValueError, match=f"town codes: {bad}$"):
+        read_towns(path)
