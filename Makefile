@@ -8,6 +8,8 @@ BIN    := $(VENV)/bin
 DATA   := $(or $(GRIDATLAS_DATA_DIR),data)
 HOST   ?= 127.0.0.1
 PORT   ?= 5000
+# Scale of the demo records: 1 gives the seed's totals; `make run SCALE=0.1` builds a tenth, quicker.
+SCALE  ?= $(or $(GRIDATLAS_DEMO_SCALE),1)
 
 .PHONY: run test demo bench clean
 
@@ -19,14 +21,17 @@ $(BIN)/.installed: requirements.txt requirements-dev.txt
 
 include web/assets/assets.mk
 
-# The demo data set is built once; delete $(DATA)/demo (or run `make demo`) to rebuild it.
-$(DATA)/demo/manifest.json: | $(BIN)/.installed
-	$(BIN)/python -m geo demo
+# The demo data set is built once per scale (the marker names the scale it was built at, and a
+# rebuild replaces the folder, marker and all); `make demo` rebuilds it.
+$(DATA)/demo/.built-at-scale-$(SCALE): | $(BIN)/.installed
+	$(BIN)/python -m geo demo --scale $(SCALE)
+	touch $@
 
 demo: $(BIN)/.installed
-	$(BIN)/python -m geo demo
+	$(BIN)/python -m geo demo --scale $(SCALE)
+	touch $(DATA)/demo/.built-at-scale-$(SCALE)
 
-run: $(BIN)/.installed web/assets/node_modules/.installed $(DATA)/demo/manifest.json
+run: $(BIN)/.installed web/assets/node_modules/.installed $(DATA)/demo/.built-at-scale-$(SCALE)
 	@# No default password: the first run creates an admin and prints its one-time password.
 	@$(BIN)/python -m geo users ensure-demo-admin
 	@echo "Grid Atlas: http://$(HOST):$(PORT)/"

@@ -79,7 +79,7 @@ def _say(*args) -> None:
 
 def _pages(atlas) -> dict[str, str]:
     """Every HTML page a signed-in official opens, by name."""
-    town = "330212101" if "330212101" in set(atlas.layers["town"]["code"]) else atlas.layers["town"]["code"].iloc[0]
+    town = "330212108" if "330212108" in set(atlas.layers["town"]["code"]) else atlas.layers["town"]["code"].iloc[0]
     village = atlas.children(town)["code"].iloc[0]
     grid = atlas.children(village)["code"].iloc[0]
     district = atlas.get(town)["parent"]

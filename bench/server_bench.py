@@ -68,7 +68,7 @@ SHORT = {"static": "reference: static file", "counts": "counts (10 districts' va
 LOAD = {
     "reference: static file": (STATIC, False),
     "counts (10 districts' values)": (f"/api/areas/330200/values?metric=visits&{PERIOD}", True),
-    "grid GeoJSON (one town's grids)": (f"/api/areas/330212101/children.geojson?metric=visits&level=grid&{PERIOD}",
+    "grid GeoJSON (one town's grids)": (f"/api/areas/330212108/children.geojson?metric=visits&level=grid&{PERIOD}",
                                         True),
     "page (/map/330212)": ("/map/330212?metric=visits", False),
     # 3.5 MB before compression: last, since 32 of them in flight keep both workers busy after wrk stops.
@@ -77,16 +77,16 @@ LOAD = {
 }
 # Every endpoint a day of use touches, for the memory figure.
 WARM = [
-    "/", "/?level=grid", "/map/330212", "/map/330212101", "/map/330212101001", "/map/330212101001001",
+    "/", "/?level=grid", "/map/330212", "/map/330212108", "/map/330212108001", "/map/330212108001001",
     "/search?q=%E9%95%87", "/wall", "/upload", "/api/status", "/api/metrics", "/api/wall",
-    "/api/search?q=%E4%BA%91%E9%BE%99", "/api/areas/330212101/summary", "/api/areas/330212/values?metric=risk_code",
+    "/api/search?q=%E4%BA%91%E9%BE%99", "/api/areas/330212108/summary", "/api/areas/330212/values?metric=risk_code",
     "/api/areas/330212/series?metric=visits", "/api/areas/330200/outline.geojson",
     "/api/areas/330200/checkpoints.geojson", "/api/outlines/district.geojson", "/api/outlines/town.geojson",
     *[f"/api/areas/330200/children.geojson?metric=visits&level=grid&zoom={z}" for z in (8, 10, 12, 14, 16)],
     *[f"/api/areas/330200/children.geojson?metric={m}&{PERIOD}" for m in ("visits", "appeals", "checkpoint_checks")],
     "/api/areas/330200/daily.json?metric=visits&level=grid", "/api/areas/330200/daily.json?metric=visits",
     "/api/areas/330200/change.json?metric=visits&a_from=2020-01-24&a_to=2020-02-10&b_from=2020-02-11&b_to=2020-02-28",
-    "/api/areas/330212/trend.svg?metric=visits", "/export/330212101.png", "/export/330212.svg",
+    "/api/areas/330212/trend.svg?metric=visits", "/export/330212108.png", "/export/330212.svg",
 ]
 
 

@@ -36,8 +36,9 @@ class Settings(BaseSettings):
     # (checked at start-up: a typo fails there, not as a 400 on every page).
     tile_crs: Literal["wgs84", "gcj02"] = "wgs84"
     tile_attribution: str = ""
-    # Scale of the demo events built by `make run` (1 = the seed's totals).
-    demo_scale: float = 0.1
+    # Scale of the demo events built by `python -m geo demo` (1 = the seed's totals; 0.1 builds
+    # a tenth of the records, quicker for a first look).
+    demo_scale: float = 1.0
     demo_seed: int = 2020
     # Wall refresh interval in seconds.
     wall_refresh_seconds: int = 30
@@ -61,7 +62,8 @@ class Settings(BaseSettings):
     # Suppressed exports print counts from 1 to one below this value as "<N" (5: 1..4 print
     # "<5"), and their legend has one "<N" class. At least 2.
     small_count_threshold: int = Field(5, ge=2)
-    # Source line printed on exported maps; empty means the demo data's own description.
+    # Source line printed on exported maps and under "About the data" on the map; empty means
+    # the demo data's own description (which parts are real, which synthesised).
     export_source: str = ""
     # The store: empty means the embedded SQLite file under data_dir. A URL such as
     # postgresql://user@host:5432/gridatlas means PostgreSQL with PostGIS (areas, counts,

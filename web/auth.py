@@ -573,7 +573,7 @@ def account_menu() -> Markup:
 # ---------------------------------------------------------------------------------------------
 
 class TestClient(FlaskClient):
-    """``app.test_client(user={"role": "town", "area": "330212101"})`` sends requests as that
+    """``app.test_client(user={"role": "town", "area": "330212108"})`` sends requests as that
     user; ``user=None`` as nobody until it signs in through /login; without ``user`` as the
     app's ``TEST_USER``."""
 

@@ -105,7 +105,7 @@ def _render_area(code: str):
     return render_template(
         "map.html", view=view, args=args, query=state.query, parts=parts, metrics=METRICS,
         methods=METHODS, period=(PERIOD_START, PERIOD_END), spark=sparkline(view.series),
-        presets=_presets(),
+        presets=_presets(), data_source=settings.export_source,
     )
 
 

@@ -2,8 +2,14 @@
 
 Usage: python bench/counts_design/memory.py [FILE]. Writes a 269 MiB scratch file (default in
 $COUNTS_DESIGN_DIR or the temporary folder) and removes it at the end."""
-import os, tempfile, sys, time, subprocess
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
 import numpy as np
+
 DIR = os.environ.get("COUNTS_DESIGN_DIR", tempfile.gettempdir())  # scratch files go here
 G, M, D, B = 10205, 9, 730, 64
 NB = -(-D // B)

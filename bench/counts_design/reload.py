@@ -1,8 +1,13 @@
 """Micro-experiment behind docs/counts.md: full load of (metric, day) vectors vs a patch from a change log.
 
 Usage: python bench/counts_design/reload.py, after store_layout.py (it reads its days.sqlite)."""
-import os, sqlite3, tempfile, time
+import os
+import sqlite3
+import tempfile
+import time
+
 import numpy as np
+
 DIR = os.environ.get("COUNTS_DESIGN_DIR", tempfile.gettempdir())  # scratch files go here
 G, M, D = 10205, 9, 730
 c = sqlite3.connect(os.path.join(DIR, "days.sqlite"), isolation_level=None)

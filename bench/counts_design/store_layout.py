@@ -2,8 +2,14 @@
 
 Usage: python bench/counts_design/store_layout.py [BLOCK_DAYS ...]. Scratch files (about 2.3 GB for
 64 256 730) go to $COUNTS_DESIGN_DIR, by default the temporary folder; reload.py reads days.sqlite."""
-import os, tempfile, sqlite3, sys, time
+import os
+import sqlite3
+import sys
+import tempfile
+import time
+
 import numpy as np
+
 DIR = os.environ.get("COUNTS_DESIGN_DIR", tempfile.gettempdir())  # scratch files go here
 G, M, D = 10205, 9, 730
 rng = np.random.default_rng(0)

@@ -17,7 +17,7 @@ sys.path.insert(0, str(HERE.parent.parent))
 
 PAGES = {
     "city": "/",
-    "town": "/map/330212101",
+    "town": "/map/330212108",
     "grids": "/?level=grid&metric=risk_code",
 }
 READY = "window.GridAtlas && GridAtlas.status.choropleth > 0 && GridAtlas.status.outlines > 0"

@@ -72,7 +72,7 @@ def check_role_area(role: str, area: str | None) -> str:
     if not area.isdigit() or len(area) != CODE_LENGTHS[level] or area == CITY_CODE:
         raise BadParameter(f"area {area!r} is not a {level} code; role {role!r} needs a {level} code "
                            f"of {CODE_LENGTHS[level]} digits, e.g. "
-                           f"{'330212' if level == 'district' else '330212101'}")
+                           f"{'330212' if level == 'district' else '330212108'}")
     return area
 
 
@@ -171,7 +171,7 @@ class Scope:
         return out
 
     def describe(self) -> str:
-        """Who this is, for messages: e.g. "user alice (town 330212101)"."""
+        """Who this is, for messages: e.g. "user alice (town 330212108)"."""
         who = f"user {self.user} " if self.user else ""
         return f"{who}({self.role} {self.root})"
 

@@ -55,7 +55,7 @@ def _cmd_join(args, settings) -> int:
     from geo.ingest.joinfiles import join_files
 
     summary = join_files(args.grids, args.points, args.output, crs=args.crs, encoding=args.encoding,
-                         code_column=args.code_column)
+                         code_column=args.code_column, layer=args.layer)
     print(summary)
     return 0
 
@@ -157,7 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("demo", help="build the demo city, checkpoints and events, then the counts")
-    p.add_argument("--scale", type=float, default=None, help="events multiplier (1 = the seed's totals)")
+    p.add_argument("--scale", type=float, default=None, help="records multiplier (default 1: the seed's totals; 0.1 builds quicker)")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--out", help="folder for the demo files (default: <data dir>/demo)")
     p.set_defaults(func=_cmd_demo)
@@ -172,6 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--crs", default="EPSG:4326", help="CRS of the points: EPSG:NNNN, gcj02 or bd09")
     p.add_argument("--encoding", help="text encoding of CSV / Shapefile attributes (e.g. gbk)")
     p.add_argument("--code-column", default=None, help="grid code column (default: code or grid_code)")
+    p.add_argument("--layer", help="GeoPackage layer of the grids (default: grid, when the file has several)")
     p.add_argument("-o", "--output", required=True)
     p.set_defaults(func=_cmd_join)
 

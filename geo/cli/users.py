@@ -1,7 +1,7 @@
 """The ``users`` and ``audit`` commands of ``python -m geo``, and the audit of CLI imports and
 exports.
 
-    python -m geo users add NAME --role town --area 330212101   # asks for the password twice
+    python -m geo users add NAME --role town --area 330212108   # asks for the password twice
     python -m geo users add NAME --role city --password-stdin < file
     python -m geo users list
     python -m geo users passwd NAME

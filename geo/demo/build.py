@@ -17,21 +17,26 @@ import geopandas as gpd
 
 from geo.atlas.areas import AREA_LAYERS, areas_file
 from geo.atlas.online import ONLINE_FILE
-from geo.demo.areas import synthesise_areas
+from geo.demo.areas import TOWNS_FILE, read_towns, synthesise_areas
 from geo.demo.checkpoints import synthesise_checkpoints, synthesise_checks
 from geo.demo.events import synthesise_events
 from geo.demo.online import synthesise_online
 
 
-def build_demo(out_dir: Path, districts_file: Path, *, scale: float = 0.1, seed: int = 2020, log=print) -> dict:
-    """Build the demo data set into ``out_dir`` (replacing it whole at the end) and return its manifest."""
+def build_demo(out_dir: Path, districts_file: Path, *, towns_file: Path | None = None, scale: float = 1.0,
+               seed: int = 2020, log=print) -> dict:
+    """Build the demo data set into ``out_dir`` (replacing it whole at the end) and return its manifest.
+
+    ``towns_file`` is the list of town-level units (default: ``towns_2020.csv`` beside the districts).
+    """
     out_dir = Path(out_dir)
     tmp = out_dir.with_name(out_dir.name + ".building")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     t0 = time.perf_counter()
     districts = gpd.read_file(districts_file, engine="pyogrio")
-    areas = synthesise_areas(districts, seed)
+    towns = read_towns(towns_file or Path(districts_file).with_name(TOWNS_FILE))
+    areas = synthesise_areas(districts, towns, seed)
     log(f"areas: {', '.join(f'{len(v)} {k}s' for k, v in areas.items())} ({time.perf_counter() - t0:.1f} s)")
     checkpoints = synthesise_checkpoints(areas["grid"], areas["town"], seed)
     gpkg = areas_file(tmp)

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import numpy as np
 
+SANJIANGKOU = (121.550, 29.875)  # where 海曙, 江北 and 鄞州 meet: the centre of Ningbo
+
 # (lon, lat, peak weight, sigma in km): central Ningbo and the county seats.
 URBAN_CORES = (
-    (121.550, 29.875, 7.0, 5.0),  # 三江口, where 海曙, 江北 and 鄞州 meet
+    (*SANJIANGKOU, 7.0, 5.0),
     (121.565, 29.815, 4.0, 4.0),  # 鄞州 new town
     (121.600, 29.900, 12.0, 3.0),  # 江北 east
     (121.850, 29.905, 14.0, 3.0),  # 北仑 新碶
@@ -23,6 +25,20 @@ URBAN_CORES = (
     (121.875, 29.475, 12.0, 2.5),  # 象山 city
     (121.675, 29.785, 4.0, 2.5),   # 云龙镇 (the seed's town)
 )
+# Where each district's streets (街道) cluster: central Ningbo for the three central districts,
+# the county seat's urban core for the others.
+DISTRICT_CORES = {
+    "330203": SANJIANGKOU,  # 海曙
+    "330205": SANJIANGKOU,  # 江北
+    "330212": SANJIANGKOU,  # 鄞州
+    "330206": (121.850, 29.905),  # 北仑 新碶
+    "330211": (121.715, 29.955),  # 镇海 招宝山
+    "330281": (121.155, 30.040),  # 余姚
+    "330282": (121.255, 30.170),  # 慈溪 浒山
+    "330213": (121.405, 29.655),  # 奉化
+    "330226": (121.430, 29.290),  # 宁海
+    "330225": (121.875, 29.475),  # 象山
+}
 KM_PER_DEG_LAT = 111.2
 KM_PER_DEG_LON = 111.2 * np.cos(np.radians(29.9))
 

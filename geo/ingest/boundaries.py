@@ -174,7 +174,7 @@ def prepare_grids(atlas: Atlas, raw: gpd.GeoDataFrame, area: str | None) -> tupl
                              f"has no grid code column (expected one of {', '.join(CODE_NAMES)}); "
                              f"columns: {', '.join(c for c in raw.columns if c != raw.geometry.name)}")
     codes = [_code_text(v) for v in raw[code_col].tolist()]
-    # Features are named as the loader names them: "#3 (code=330212101001003)", 0-based.
+    # Features are named as the loader names them: "#3 (code=330212108001003)", 0-based.
     labels = [f"#{i} ({code_col}={c})" for i, c in enumerate(codes)]
     for item in raw.attrs.get("invalid", []):
         problems.append(f"{item['feature']}: invalid geometry ({item['reason']})")
@@ -410,7 +410,7 @@ def _pick_column(frame: pd.DataFrame, names) -> str | None:
 
 
 def _code_text(value) -> str | None:
-    """A code cell as text: 330212101001001.0 -> "330212101001001", blanks -> None."""
+    """A code cell as text: 330212108001001.0 -> "330212108001001", blanks -> None."""
     if value is None or (isinstance(value, float) and not np.isfinite(value)):
         return None
     if isinstance(value, float) and value.is_integer():

@@ -17,6 +17,9 @@ from geo.ingest.readers import read_areas, read_points
 from geo.spatial.join import assign_grids
 
 CODE_COLUMNS = ("code", "grid_code", "网格编码", "编码")
+# The layer read from a GeoPackage of several layers (such as the demo's areas.gpkg) unless
+# another is named.
+GRID_LAYER = "grid"
 
 
 def _code_column(path, frame, explicit: str | None) -> str:
@@ -31,9 +34,12 @@ def _code_column(path, frame, explicit: str | None) -> str:
 
 
 def join_files(grids_path, points_path, out_path, *, crs: str = "EPSG:4326", encoding: str | None = None,
-               code_column: str | None = None) -> str:
-    """Join a points file to a grids file, write OUT.csv and return a one-paragraph summary."""
-    grids = read_areas(grids_path)
+               code_column: str | None = None, layer: str | None = None) -> str:
+    """Join a points file to a grids file, write OUT.csv and return a one-paragraph summary.
+
+    ``layer`` names the grids' layer in a GeoPackage (default: ``grid`` when there are several).
+    """
+    grids = read_areas(grids_path, layer=layer, default_layer=GRID_LAYER)
     column = _code_column(grids_path, grids, code_column)
     if grids[column].astype(str).duplicated().any():
         dup = grids[column][grids[column].astype(str).duplicated()].iloc[0]

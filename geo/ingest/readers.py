@@ -112,13 +112,15 @@ class PointsResult:
 # --------------------------------------------------------------------------------------------
 
 
-def read_areas(path, *, crs=None, encoding=None, layer=None, repair=True) -> geopandas.GeoDataFrame:
+def read_areas(path, *, crs=None, encoding=None, layer=None, default_layer=None,
+               repair=True) -> geopandas.GeoDataFrame:
     """Read area polygons from a GeoJSON, GeoPackage or (zipped) Shapefile, in EPSG:4326.
 
     ``crs`` (text for :func:`geo.crs.parse_crs`) is the source CRS when the file declares none;
     it must agree with the file's own CRS when there is one. ``encoding`` overrides the text
     encoding of a Shapefile's attribute table (otherwise: the .cpg, else UTF-8 or GB18030
-    detected). ``layer`` picks a GeoPackage layer or the .shp inside a zip.
+    detected). ``layer`` picks a GeoPackage layer or the .shp inside a zip; without it, a
+    GeoPackage of several layers is read at ``default_layer`` when it has one by that name.
 
     Every feature must be a non-empty polygon with finite coordinates. Invalid polygons are
     repaired with ``shapely.make_valid``; each repair is listed in ``frame.attrs["repairs"]``
@@ -135,7 +137,7 @@ def read_areas(path, *, crs=None, encoding=None, layer=None, repair=True) -> geo
             path, "areas must be polygons in a GeoJSON, GeoPackage or zipped Shapefile, not a table"
         )
     explicit = None if crs is None else parse_crs(crs)
-    gdf, declared, _ = _read_vector(path, kind, encoding=encoding, layer=layer)
+    gdf, declared, _ = _read_vector(path, kind, encoding=encoding, layer=layer, default_layer=default_layer)
     spec, assumed = _resolve_crs(path, declared, explicit)
     labels = _feature_labels(gdf)
     geoms = np.asarray(gdf.geometry.values, dtype=object)
@@ -308,7 +310,7 @@ def _projected_hint(x: float, y: float) -> str:
 # --------------------------------------------------------------------------------------------
 
 
-def _read_vector(path: Path, kind: str, *, encoding, layer):
+def _read_vector(path: Path, kind: str, *, encoding, layer, default_layer=None):
     """Read a vector file; return the frame, the CRS the file *declares* (None if none) and
     the attribute encoding used (None when GDAL decides, e.g. from a .cpg)."""
     source, read_encoding, layer_name = str(path), encoding, layer
@@ -316,7 +318,7 @@ def _read_vector(path: Path, kind: str, *, encoding, layer):
     if kind == "geojson":
         declared_in_text = _scan_geojson(path, encoding)
     elif kind == "gpkg":
-        layer_name = _pick_gpkg_layer(path, layer)
+        layer_name = _pick_gpkg_layer(path, layer, default_layer)
     else:
         source, read_encoding = _shapefile_source(path, kind, encoding, layer)
         layer_name = None
@@ -380,8 +382,9 @@ def _scan_geojson(path: Path, encoding) -> bool:
     return found
 
 
-def _pick_gpkg_layer(path: Path, layer):
-    """Return the layer to read; a GeoPackage with several layers needs ``layer``."""
+def _pick_gpkg_layer(path: Path, layer, default=None):
+    """Return the layer to read; a GeoPackage with several layers needs ``layer``, or ``default``
+    among them."""
     try:
         names = [str(name) for name, _ in pyogrio.list_layers(path)]
     except pyogrio.errors.DataSourceError as err:
@@ -390,6 +393,8 @@ def _pick_gpkg_layer(path: Path, layer):
         if layer not in names:
             raise InputFileError(path, f"has no layer {layer!r}; layers: {', '.join(names)}")
         return layer
+    if default is not None and default in names:
+        return default
     if len(names) != 1:
         raise InputFileError(path, f"has {len(names)} layers ({', '.join(names)}); choose one with --layer")
     return names[0]

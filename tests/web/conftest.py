@@ -113,7 +113,7 @@ def live_server():
 #
 # An app built with TESTING=True serves every request as an admin (``TEST_USER``), so tests that
 # are not about access control need nothing. ``app.test_client(user={"role": "town", "area":
-# "330212101"})`` sends requests as another user, ``user=None`` as nobody. Tests of the real
+# "330212108"})`` sends requests as another user, ``user=None`` as nobody. Tests of the real
 # sign-in use ``secure_settings`` (a copy of the demo data with one stored user per role) and
 # ``login(client, name)``, which signs in through the form with its CSRF token.
 
@@ -122,7 +122,7 @@ ROLE_USERS = {
     "admin": ("root", "admin", None),
     "city": ("centre", "city", None),
     "district": ("yinzhou", "district", "330212"),
-    "town": ("yunlong", "town", "330212101"),
+    "town": ("yunlong", "town", "330212108"),
 }
 
 

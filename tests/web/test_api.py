@@ -10,7 +10,7 @@ from geo.store import open_store
 from tests.stores import location
 from web import create_app
 
-YINZHOU, YUNLONG, JIACUN = "330212", "330212101", "330212101001"
+YINZHOU, YUNLONG, JIACUN = "330212", "330212108", "330212108001"
 
 
 @pytest.fixture(scope="module")
@@ -140,8 +140,8 @@ BAD = [
     (f"/api/areas/{YUNLONG}/series?metric=temperature", 400, "未知指标 'temperature'", "Unknown metric 'temperature'"),
     (f"/api/areas/{YUNLONG}/values?level=town", 400, "层级 'town' 不能在本区域（镇街）内显示", "Level 'town' cannot"),
     ("/api/outlines/city.geojson", 400, "未知的层级 'city'。可选：district, town, village, grid。", "Unknown level 'city'."),
-    ("/api/outlines/town.geojson?within=330212101001", 400,
-     "层级 'town' 高于区域 330212101001（村社）。", "Level 'town' is above the area 330212101001"),
+    ("/api/outlines/town.geojson?within=330212108001", 400,
+     "层级 'town' 高于区域 330212108001（村社）。", "Level 'town' is above the area 330212108001"),
     ("/api/outlines/town.geojson?within=999999", 404, "没有编码为 '999999' 的区域。", "No area has the code"),
     ("/api/outlines/town.geojson?zoom=-2", 400, "缩放级别 -2 必须是 0 到 22 之间的整数。", "Zoom -2 must be"),
     ("/api/search", 400, "请输入要搜索的名称或编码（参数 q）。", "Enter a name or a code to search for"),

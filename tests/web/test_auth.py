@@ -13,7 +13,7 @@ from web import create_app
 
 from .conftest import ROLE_USERS, USER_PASSWORD, csrf_token_of, login
 
-TOWN = "330212101"
+TOWN = "330212108"
 
 
 def _app(settings, **overrides):
@@ -48,10 +48,10 @@ def _name(role):
 def test_nobody_signed_in_is_sent_to_the_login_page_or_gets_401(client):
     r = client.get(f"/map/{TOWN}?metric=visits")
     assert r.status_code == 302
-    assert r.headers["Location"] == "/login?next=/map/330212101?metric%3Dvisits"
+    assert r.headers["Location"] == "/login?next=/map/330212108?metric%3Dvisits"
     r = client.get(f"/api/areas/{TOWN}/summary")
     assert r.status_code == 401 and r.get_json()["status"] == 401
-    assert client.get("/export/330212101.png").status_code == 302
+    assert client.get("/export/330212108.png").status_code == 302
     assert client.get("/static/app.css").status_code == 200  # public
 
 
@@ -444,7 +444,7 @@ def test_uploads_are_admin_only_and_audited(client, store):
     "/export/..%252F..%252Fetc%252Fpasswd.png",
     "/export/%2e%2e%2f%2e%2e%2fgeo%2fsettings.py.png",
     "/export//etc/passwd.png",
-    "/export/330212101.png%2F..%2F..%2Fetc%2Fpasswd",
+    "/export/330212108.png%2F..%2F..%2Fetc%2Fpasswd",
     "/upload/..%2F..%2Fetc%2Fpasswd/rejected.csv",
     "/upload/%2e%2e/rejected.csv",
     "/upload/%2Fetc%2Fpasswd/rejected.csv",

@@ -10,7 +10,7 @@ from web import create_app
 
 pytestmark = pytest.mark.browser
 
-YINZHOU, YUNLONG, JIACUN = "330212", "330212101", "330212101001"
+YINZHOU, YUNLONG, JIACUN = "330212", "330212108", "330212108001"
 GRID = JIACUN + "003"
 EVIL = "<img src=x onerror=alert(1)>"
 LOADED = ("window.GridAtlas && GridAtlas.status.choropleth > 0 && GridAtlas.status.outlines > 0"

@@ -20,7 +20,7 @@ from web import create_app
 pytestmark = pytest.mark.browser
 
 SIZES = [(3840, 2160), (1920, 1080)]
-YINZHOU, YUNLONG = "330212", "330212101"
+YINZHOU, YUNLONG = "330212", "330212108"
 LOADED = "() => window.GridAtlasWall && GridAtlasWall.state.ok >= 1 && GridAtlasWall.state.mapUpdates >= 1" \
          " && GridAtlas.status.choropleth > 0 && GridAtlas.status.heat > 0"
 

@@ -18,7 +18,7 @@ from geo.store import open_store
 from tests.stores import copy_settings, location, publish_areas
 from web import create_app
 
-TOWN = "330212101"
+TOWN = "330212108"
 EVIL = {
     TOWN + "001": "<img src=x onerror=alert(1)>",
     TOWN + "002": "`",

@@ -141,7 +141,7 @@ def people(demo_settings, tmp_path_factory):
     from geo.store import open_store
 
     settings = copy_settings(demo_settings, tmp_path_factory.mktemp("replay") / "data")
-    for name, role, area in (("r-city", "city", None), ("r-town", "town", "330212101"), ("r-gone", "city", None)):
+    for name, role, area in (("r-city", "city", None), ("r-town", "town", "330212108"), ("r-gone", "city", None)):
         users.add_user(open_store(settings), name, role, area, PASSWORD)
     return create_app({"SETTINGS": {**location(settings), "secret_key": "test"}, "TESTING": True, "TEST_USER": None})
 

@@ -13,7 +13,7 @@ from pypdf import PdfReader
 from tests.stores import location
 from web import create_app
 
-TOWN = "330212101"
+TOWN = "330212108"
 
 
 @pytest.fixture(scope="module")

@@ -26,7 +26,7 @@ from tests.stores import copy_settings, location_env
 
 pytestmark = pytest.mark.both_stores
 
-TOWN = "330212101"  # 云龙镇
+TOWN = "330212108"  # 云龙镇
 PASSWORD = "Two-processes-2020!"
 
 

@@ -41,7 +41,7 @@ def _grid_geojson() -> dict:
         features.append(
             {
                 "type": "Feature",
-                "properties": {"code": f"33021210100100{i}", "visits": 10 * i},
+                "properties": {"code": f"33021210800100{i}", "visits": 10 * i},
                 "geometry": {"type": "Polygon", "coordinates": [ring]},
             }
         )
@@ -253,7 +253,7 @@ def test_map_draws_offline_in_chromium(page, live_server):
     # Tooltip and popup work: hover and click the top-right grid.
     path = page.locator(".leaflet-overlay-pane svg path.leaflet-interactive").nth(3)
     path.hover(force=True)
-    assert "330212101001003" in page.locator(".leaflet-tooltip").inner_text()
+    assert "330212108001003" in page.locator(".leaflet-tooltip").inner_text()
     path.click(force=True)
     assert "visits" in page.locator(".leaflet-popup-content").inner_text()
 

@@ -23,7 +23,7 @@ from tests.stores import location
 from web import create_app
 from web.auth import access_of
 
-CITY, YINZHOU, YUNLONG = CITY_CODE, "330212", "330212101"
+CITY, YINZHOU, YUNLONG = CITY_CODE, "330212", "330212108"
 HAISHU = "330203"
 SCOPES = {"admin": ("admin", CITY), "city": ("city", CITY), "district": ("district", YINZHOU),
           "town": ("town", YUNLONG)}

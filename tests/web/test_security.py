@@ -8,7 +8,7 @@ from tests.stores import location
 from web import create_app
 from web.security import content_security_policy, nonced, tile_source
 
-TOWN = "330212101"
+TOWN = "330212108"
 
 
 @pytest.fixture(scope="module")

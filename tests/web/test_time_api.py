@@ -10,7 +10,7 @@ from geo.query.service import AtlasService
 from tests.stores import location
 from web import create_app
 
-CITY, YINZHOU, YUNLONG = "330200", "330212", "330212101"
+CITY, YINZHOU, YUNLONG = "330200", "330212", "330212108"
 
 
 @pytest.fixture(scope="module")

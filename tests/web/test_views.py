@@ -8,7 +8,7 @@ from geo.atlas.areas import Atlas
 from tests.stores import location
 from web import create_app
 
-YINZHOU, YUNLONG, JIACUN = "330212", "330212101", "330212101001"
+YINZHOU, YUNLONG, JIACUN = "330212", "330212108", "330212108001"
 GRID = JIACUN + "003"
 EVIL = "<img src=x onerror=alert(1)>"
 
@@ -249,6 +249,25 @@ def test_names_are_escaped_in_pages(demo_settings, atlas):
         assert "&lt;img src=x onerror=alert(1)&gt;云龙镇" in html, url
     summary = client.get(f"/api/areas/{YUNLONG}/summary").get_json()
     assert summary["name"] == EVIL + "云龙镇"  # JSON carries the name as it is; app.js escapes it
+
+
+def _about(html):
+    return _text(re.search(r'<p class="ga-about">(.*?)</p>', html, re.S).group(1)).strip()
+
+
+def test_about_the_data_says_which_parts_are_real_and_which_synthesised(client):
+    zh = _about(client.get(f"/map/{YUNLONG}?lang=zh").get_data(as_text=True))
+    assert zh.startswith("关于数据：真实数据：区县边界，以及 160 个乡镇（街道）的名称和代码")
+    assert "为演示合成：乡镇（街道）和村（社区）的边界，村（社区）、网格、卡口，以及全部记录。" in zh
+    en = _about(client.get("/?lang=en").get_data(as_text=True))
+    assert en.startswith("About the data: Real: the district outlines, and the names and codes of the 160 towns")
+    assert "Synthesised for the demo: the outlines of towns and villages, the villages, grids and checkpoints" in en
+
+
+def test_about_the_data_is_the_configured_source_on_other_data(demo_settings):
+    client = _make_app(demo_settings, export_source="宁波市网格化治理平台导出 <b>2020</b>").test_client()
+    html = client.get("/").get_data(as_text=True)
+    assert '<p class="ga-about">关于数据：宁波市网格化治理平台导出 &lt;b&gt;2020&lt;/b&gt;</p>' in html
 
 
 def test_the_committed_chinese_catalog_is_complete_and_compiled():

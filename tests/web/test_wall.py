@@ -17,7 +17,7 @@ from web import create_app
 
 from .conftest import csrf_token_of, login
 
-YINZHOU, YUNLONG = "330212", "330212101"
+YINZHOU, YUNLONG = "330212", "330212108"
 KPI_KEYS = ["visits", "home_observation", "home_quarantine", "risk_code", "new_arrivals", "disputes", "appeals",
             "active_checkpoints", "online_rate"]
 

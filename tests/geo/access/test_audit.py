@@ -14,12 +14,12 @@ def store(new_store):
 
 def test_entries_come_back_newest_first_and_can_be_filtered(store):
     audit.record(store, "alice", "login", "alice", client="10.0.0.7")
-    audit.record(store, "alice", "export", "330212101", "ok", {"query": {"metric": "visits"}})
+    audit.record(store, "alice", "export", "330212108", "ok", {"query": {"metric": "visits"}})
     audit.record(store, "bob", "import", "visits.csv", "failed: InputFileError")
     got = audit.entries(store)
     assert [(e.user, e.action, e.target, e.outcome) for e in got] == [
         ("bob", "import", "visits.csv", "failed: InputFileError"),
-        ("alice", "export", "330212101", "ok"),
+        ("alice", "export", "330212108", "ok"),
         ("alice", "login", "alice", "ok"),
     ]
     assert got[1].detail == {"query": {"metric": "visits"}}
@@ -54,7 +54,7 @@ def test_cli_imports_and_exports_are_audited_but_dry_runs_are_not(empty_settings
 
     settings = empty_settings()
     audit_command(Namespace(command="ingest", file="visits.csv", metric="visits", func=None), settings, "ok")
-    audit_command(Namespace(command="grids", file="grids.gpkg", area="330212101", dry_run=True, func=None),
+    audit_command(Namespace(command="grids", file="grids.gpkg", area="330212108", dry_run=True, func=None),
                   settings, "ok")
     audit_command(Namespace(command="export", area="330212", within="330200", file=None, func=None), settings,
                   "failed: BadParameter")

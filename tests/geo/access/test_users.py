@@ -28,14 +28,14 @@ def _as_stored(store) -> bytes:
 
 
 def test_a_password_is_stored_only_as_an_argon2id_hash(store):
-    user = users.add_user(store, "alice", "town", "330212101", PASSWORD)
-    assert (user.name, user.role, user.area, user.must_change) == ("alice", "town", "330212101", False)
+    user = users.add_user(store, "alice", "town", "330212108", PASSWORD)
+    assert (user.name, user.role, user.area, user.must_change) == ("alice", "town", "330212108", False)
     stored = _hash_of(store, "alice")
     assert stored.startswith("$argon2id$")
     assert PASSWORD not in stored
     assert PASSWORD.encode() not in _as_stored(store)
     # Two users with the same password get different hashes (salted).
-    users.add_user(store, "bob", "town", "330212101", PASSWORD)
+    users.add_user(store, "bob", "town", "330212108", PASSWORD)
     assert _hash_of(store, "bob") != stored
 
 
@@ -81,7 +81,7 @@ def test_role_and_area_are_checked_and_the_area_must_exist(store, atlas):
         users.add_user(store, "alice", "superuser", None, PASSWORD)
     with pytest.raises(AreaNotFound, match="330212999"):
         users.add_user(store, "alice", "town", "330212999", PASSWORD, atlas=atlas)
-    assert users.add_user(store, "alice", "town", "330212101", PASSWORD, atlas=atlas).area == "330212101"
+    assert users.add_user(store, "alice", "town", "330212108", PASSWORD, atlas=atlas).area == "330212108"
 
 
 def test_a_name_is_taken_once(store):
@@ -147,13 +147,13 @@ def _run(monkeypatch, capsys, argv, stdin=""):
 
 
 def test_cli_adds_lists_changes_and_removes_users(cli, monkeypatch, capsys):
-    code, out, _ = _run(monkeypatch, capsys, ["users", "add", "alice", "--role", "town", "--area", "330212101",
+    code, out, _ = _run(monkeypatch, capsys, ["users", "add", "alice", "--role", "town", "--area", "330212108",
                                               "--password-stdin"], PASSWORD + "\n")
-    assert code == 0 and "added alice: town 330212101" in out
+    assert code == 0 and "added alice: town 330212108" in out
     assert users.authenticate(cli, "alice", PASSWORD) is not None
 
     code, out, _ = _run(monkeypatch, capsys, ["users", "list"])
-    assert "alice" in out and "town" in out and "330212101" in out and PASSWORD not in out
+    assert "alice" in out and "town" in out and "330212108" in out and PASSWORD not in out
 
     code, out, _ = _run(monkeypatch, capsys, ["users", "passwd", "alice", "--password-stdin"], "a new long secret\n")
     assert code == 0 and users.authenticate(cli, "alice", "a new long secret") is not None
@@ -192,6 +192,6 @@ def test_ensure_demo_admin_prints_the_password_only_when_it_creates_the_admin(cl
 
 
 def test_cli_prints_the_audit_log(cli, monkeypatch, capsys):
-    audit.record(cli, "alice", "export", "330212101", "ok", {"query": {"metric": "visits"}})
+    audit.record(cli, "alice", "export", "330212108", "ok", {"query": {"metric": "visits"}})
     code, out, _ = _run(monkeypatch, capsys, ["audit", "--limit", "5"])
-    assert code == 0 and "alice  export  330212101  ok" in out
+    assert code == 0 and "alice  export  330212108  ok" in out

@@ -65,7 +65,7 @@ def test_a_device_shows_the_city_or_one_district_only(store, atlas):
     assert wall_devices.get_device(store, "dd").role == "district"
     with pytest.raises(BadParameter, match="wall device name"):
         wall_devices.issue(store, "d")
-    for bad in ("330212101", "33", "abc"):
+    for bad in ("330212108", "33", "abc"):
         with pytest.raises(BadParameter, match="the city 330200 or a district"):
             wall_devices.issue(store, "dd", bad)
     with pytest.raises(AreaNotFound):
@@ -95,6 +95,6 @@ def test_cli_issues_lists_and_revokes_with_audit_entries(demo_settings, tmp_path
     assert "hall-left  330212  active" in listing and token not in listing
     assert main(["users", "wall-token", "--revoke", "hall-left"]) == 0
     assert "revoked" in capsys.readouterr().out
-    assert main(["users", "wall-token", "x", "--area", "330212101"]) == 2
+    assert main(["users", "wall-token", "x", "--area", "330212108"]) == 2
     actions = [e.action for e in audit.entries(store, limit=5)]
     assert actions[:2] == ["wall_device_revoked", "wall_device_issued"]

@@ -7,9 +7,9 @@ from geo.errors import BadParameter
 @pytest.mark.parametrize("code, level, parent", [
     ("330200", "city", None),
     ("330212", "district", "330200"),
-    ("330212101", "town", "330212"),
-    ("330212101001", "village", "330212101"),
-    ("330212101001003", "grid", "330212101001"),
+    ("330212108", "town", "330212"),
+    ("330212108001", "village", "330212108"),
+    ("330212108001003", "grid", "330212108001"),
 ])
 def test_levels_and_parents(code, level, parent):
     assert level_of(code) == level
@@ -17,7 +17,7 @@ def test_levels_and_parents(code, level, parent):
 
 
 def test_ancestors_run_from_city_to_grid():
-    assert ancestor_codes("330212101001003") == ["330200", "330212", "330212101", "330212101001", "330212101001003"]
+    assert ancestor_codes("330212108001003") == ["330200", "330212", "330212108", "330212108001", "330212108001003"]
     assert child_level("village") == "grid" and child_level("grid") is None
 
 

@@ -1,6 +1,7 @@
 """The demo events: totals that follow the seed × scale, the period, determinism."""
 
 import json
+import subprocess
 
 import geopandas as gpd
 import numpy as np
@@ -12,6 +13,7 @@ from geo.demo.build import build_demo
 from geo.demo.checkpoints import YUNLONG_CHECKS
 from geo.demo.events import synthesise_events
 from geo.ingest.eventfiles import event_path, read_event_arrays
+from geo.settings import PROJECT_ROOT
 from tests.conftest import DISTRICTS_FILE, TEST_SCALE
 
 
@@ -56,7 +58,7 @@ def test_checkpoint_grid_codes_are_where_the_points_are(atlas):
 def test_yunlong_road_checks_match_the_seed(demo_settings, atlas):
     checks = pd.read_parquet(demo_settings.demo_dir / "checkpoint_checks.parquet")
     cps = atlas.checkpoints
-    roads = cps[(cps["kind"] == "road") & cps["code"].str.startswith("330212101")]["code"]
+    roads = cps[(cps["kind"] == "road") & cps["code"].str.startswith("330212108")]["code"]
     assert checks[checks["checkpoint_code"].isin(roads)]["checks"].sum() == round(YUNLONG_CHECKS * TEST_SCALE)
 
 
@@ -83,3 +85,21 @@ def test_same_seed_same_events(atlas, tmp_path):
     xa, xb, xc = (read_event_arrays(event_path(tmp_path / k, "visits")) for k in "abc")
     assert all(np.array_equal(p, q) for p, q in zip(xa, xb))
     assert not np.array_equal(xa[0], xc[0]), "another seed gives other points"
+
+
+def _make_run_plan(data_dir, *args):
+    """The commands `make run` would run on ``data_dir`` (a dry run, the tools taken as installed)."""
+    proc = subprocess.run(["make", "-n", "-o", ".venv/bin/.installed", "-o", "web/assets/node_modules/.installed",
+                           "run", f"DATA={data_dir}", *args], cwd=PROJECT_ROOT, capture_output=True, text=True,
+                          env={"PATH": "/usr/bin:/bin"})
+    assert proc.returncode == 0, proc.stderr
+    return [line for line in proc.stdout.splitlines() if " -m geo demo" in line]
+
+
+def test_make_run_builds_the_demo_at_the_seeds_scale_once_and_a_smaller_one_on_request(tmp_path):
+    assert _make_run_plan(tmp_path) == [".venv/bin/python -m geo demo --scale 1"]
+    assert _make_run_plan(tmp_path, "SCALE=0.1") == [".venv/bin/python -m geo demo --scale 0.1"]
+    (tmp_path / "demo").mkdir()
+    (tmp_path / "demo" / ".built-at-scale-1").touch()
+    assert _make_run_plan(tmp_path) == []  # built already: served as it is
+    assert _make_run_plan(tmp_path, "SCALE=0.1") == [".venv/bin/python -m geo demo --scale 0.1"]

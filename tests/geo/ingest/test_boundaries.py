@@ -1,6 +1,6 @@
 """Grid boundary updates: checked before anything changes; on success counts move with them.
 
-The new grids are built from the demo's own grids of 云龙镇 (330212101): moving one grid to
+The new grids are built from the demo's own grids of 云龙镇 (330212108): moving one grid to
 the neighbouring village re-zones without changing the outline, and spoiling the copy in
 several ways at once must list every problem.
 """
@@ -26,7 +26,7 @@ from geo.store import counts as count_store
 from geo.store import open_store
 from tests.stores import copy_settings, use_location
 
-TOWN = "330212101"  # 云龙镇
+TOWN = "330212108"  # 云龙镇
 
 
 @pytest.fixture

@@ -164,7 +164,7 @@ def test_read_areas_matching_explicit_crs_is_fine():
 @pytest.fixture
 def projected_gpkg(tmp_path):
     gdf = geopandas.GeoDataFrame(
-        {"code": ["330212101"]},
+        {"code": ["330212108"]},
         geometry=[Polygon([(500000, 3306000), (501000, 3306000), (501000, 3307000), (500000, 3307000)])],
         crs=None,
     )
@@ -300,7 +300,7 @@ NAMES = ["云龙镇", "甲村", "鄞州区"]
 @pytest.fixture
 def villages():
     return geopandas.GeoDataFrame(
-        {"name": NAMES, "code": ["330212101", "330212101001", "330212"]},
+        {"name": NAMES, "code": ["330212108", "330212108001", "330212"]},
         geometry=[Polygon(square(121.5 + i / 10, 29.8)) for i in range(3)],
         crs="EPSG:4326",
     )

@@ -18,7 +18,7 @@ from geo.query.classify import classify
 from geo.query.service import AtlasService
 from geo.spatial.chinacrs import wgs84_to_gcj02
 
-YINZHOU, YUNLONG, JIACUN = "330212", "330212101", "330212101001"
+YINZHOU, YUNLONG, JIACUN = "330212", "330212108", "330212108001"
 FEB = (dt.date(2020, 2, 1), dt.date(2020, 2, 29))
 
 
@@ -210,7 +210,7 @@ def test_outlines_of_a_level_inside_an_area(atlas):
     assert len(towns["features"]) == len(atlas.layers["town"])
     grids = mapdata.outlines(atlas, "grid", None, within=JIACUN)
     assert {f["properties"]["parent"] for f in grids["features"]} == {JIACUN}
-    with pytest.raises(BadParameter, match="level 'district' is above the town 330212101"):
+    with pytest.raises(BadParameter, match="level 'district' is above the town 330212108"):
         mapdata.outlines(atlas, "district", within=YUNLONG)
 
 

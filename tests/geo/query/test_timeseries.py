@@ -14,7 +14,7 @@ from geo.ingest.eventfiles import event_path, read_event_arrays
 from geo.query import timeseries
 from geo.query.service import AtlasService
 
-CITY, YINZHOU, YUNLONG = "330200", "330212", "330212101"
+CITY, YINZHOU, YUNLONG = "330200", "330212", "330212108"
 D = dt.date
 
 

@@ -20,7 +20,7 @@ from geo.store import counts as count_store
 from tests.stores import copy_settings, location
 
 YINZHOU = "330212"
-YUNLONG = "330212101"
+YUNLONG = "330212108"
 
 
 @pytest.fixture(scope="module")
