@@ -91,7 +91,7 @@ def test_reads_on_a_kept_connection_see_every_commit_and_a_replaced_file(tmp_pat
 
 
 def test_a_thread_keeps_only_a_few_connections(tmp_path):
-    from geo import store as store_module
+    from geo.store import sqlite as store_module
 
     for i in range(10):
         SqliteStore(tmp_path / f"s{i}.sqlite").version()
