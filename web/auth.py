@@ -27,8 +27,10 @@ Wall devices (``geo/access/wall_devices.py``) are the other kind of session: a v
 claimed a device token. Their principal has the device's area as its jurisdiction, opens only
 :data:`DEVICE_ENDPOINTS` (the wall and the JSON it draws from; everything else is 403), and
 its session slides: each request pushes its end ``wall_device_idle_hours`` on, until the token
-expires or is revoked. Its cookie lives as long (:class:`SessionInterface`). The clock of both
-kinds of session is ``app.config["GRIDATLAS_CLOCK"]`` (``time.time``), so tests can move it.
+expires or is revoked. Its cookie lives as long (:class:`SessionInterface`). A refused device
+session is kept, marked, so that each later request of the wall says why (:func:`_load_device`).
+The clock of both kinds of session is ``app.config["GRIDATLAS_CLOCK"]`` (``time.time``), so
+tests can move it.
 
 The cookie is sent again only when the session changes (``SESSION_REFRESH_EACH_REQUEST`` is
 off): signing a cookie on every request cost a warm JSON answer a good part of its time, and a
@@ -269,18 +271,28 @@ def current_device() -> wall_devices.Device | None:
 
 
 def _load_device(name: str) -> None:
-    """A wall device's session: valid while its token is and while the wall keeps asking."""
+    """A wall device's session: valid while its token is and while the wall keeps asking.
+
+    A refused session is kept, marked ``refused``, not cleared: the first request to meet the
+    refusal may be one whose answer the wall never reads (its service worker's update check,
+    another tab), and every later request must still say why the wall was signed out, not
+    "please sign in". Each is refused again from the store (a refusal never heals: a new token
+    changes the stamp, and ``seen`` no longer moves); the audit log gets one entry per session."""
     now = clock()
     g.device = None
+    refused = session.get("refused")
     try:
         if now - float(session.get("seen", 0)) >= _settings().wall_device_idle_hours * 3600:
             raise wall_devices.DeviceRefused("idle", f"wall device {name!r} was idle too long")
         device = wall_devices.check_session(_store(), name, session.get("stamp", ""),
                                             now=dt.datetime.fromtimestamp(now, dt.timezone.utc))
+        if refused:  # fail closed, should the store ever say otherwise
+            raise wall_devices.DeviceRefused(refused, f"wall device {name!r} was refused earlier", device)
     except wall_devices.DeviceRefused as err:
-        session.clear()
         g.device_refused = err
-        audit.record(_store(), f"wall:{name}", "wall_device_refused", name, err.reason, None, _client())
+        if refused != err.reason:
+            session["refused"] = err.reason
+            audit.record(_store(), f"wall:{name}", "wall_device_refused", name, err.reason, None, _client())
         return
     if now - float(session.get("seen", 0)) >= DEVICE_SEEN_STEP:
         session["seen"] = now  # sliding: the wall's requests push the end on (a new cookie)
@@ -406,7 +418,9 @@ def _guard():
         return None
     user = current_user()
     if user is None:
-        if g.get("device_refused") is not None:  # a wall whose device login ended: say why, no login form
+        if g.get("device_refused") is not None and endpoint in DEVICE_ENDPOINTS:
+            # A wall whose device login ended: say why, no login form. (Elsewhere, as for
+            # nobody: a person may sign in on that browser.)
             raise Unauthorized(device_message(g.device_refused))
         if _wants_json() or request.method not in SAFE_METHODS:
             raise Unauthorized(_("Please sign in."))

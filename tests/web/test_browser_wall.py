@@ -256,14 +256,13 @@ def test_a_device_link_opens_the_live_wall_and_a_revocation_stops_it(page, live_
     expected = device_app.extensions["gridatlas"].area_total(YINZHOU, "visits")
     assert _tile(page, "visits") == f"{expected:,}"
     assert page.locator(".wall-rank-rows li:not([hidden])").count() == 12
-    # A link cannot be used twice: the same URL on another screen (another browser profile, so
-    # none of this wall's cookies) is refused, clearly.
-    elsewhere = page.context.browser.new_context()
-    other = elsewhere.new_page()
+    # A link cannot be used twice: the same URL in another tab of the same browser (sharing
+    # this wall's cookies) is refused, clearly, and leaves the wall's own login alone.
+    other = page.context.new_page()
     other.goto(f"{base}/wall/device#token={token}")
     other.wait_for_function("() => GridAtlasWall.state.claim === 'refused'", timeout=15_000)
     assert "已使用" in other.locator("#wall-device-text").inner_text()
-    elsewhere.close()
+    other.close()
     wall_devices.revoke(store, "browser-wall")
     page.wait_for_function("() => GridAtlasWall.state.ended", timeout=15_000)
     ended = page.locator("#wall-ended")

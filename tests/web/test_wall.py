@@ -255,6 +255,29 @@ def test_a_revoked_device_stops_at_the_next_refresh(device_app):
     assert page.status_code == 401 and "撤销" in page.get_data(as_text=True)
 
 
+def test_a_revocation_met_first_by_a_request_the_wall_never_reads_still_reaches_the_wall(device_app):
+    # In the wall's browser, other requests share its cookie: its service worker's update check
+    # (a public route) when a tab opens under /wall, the used link opened again in a tab. The
+    # first of them to meet the revocation must not leave the wall only "please sign in".
+    store = device_app.extensions["gridatlas"].store
+    wall = device_app.test_client()
+    assert _claim(wall, _issue(device_app, "wall-shared")).status_code == 200
+    wall_devices.revoke(store, "wall-shared")
+    assert wall.get("/wall-sw.js").status_code == 200
+    assert wall.get("/wall/device").status_code == 200
+    for _ in range(2):
+        r = wall.get("/api/wall")
+        assert r.status_code == 401 and "撤销" in r.get_json()["error"]
+    page = wall.get("/wall")
+    assert page.status_code == 401 and "撤销" in page.get_data(as_text=True)
+    refused = audit.entries(store, action="wall_device_refused", user="wall:wall-shared")
+    assert [e.outcome for e in refused] == ["revoked"]  # once, not once per refresh
+    # Outside the wall that browser is nobody's: sent to sign in, and a person can.
+    assert wall.get("/").status_code == 302
+    login(wall, "centre")
+    assert wall.get("/api/wall").status_code == 200
+
+
 @pytest.mark.parametrize("case, words", [
     ("unknown", "无效"), ("expired", "过期"), ("used", "已使用"),
 ])

@@ -392,9 +392,8 @@
     if (W.state.errors.length > 5) { W.state.errors.shift(); }  // the last few, for whoever looks
     W.state.signedOut = !!(err && err.status === 401);
     setStale(true);
-    // A wall device that is signed out (revoked, expired) must not go on showing data. The first
-    // refusal says why and ends the session; requests already on their way then meet no session
-    // and get the generic "sign in" answer, which must not replace the reason.
+    // A wall device that is signed out (revoked, expired) must not go on showing data. The server
+    // gives every later request the same reason; the first one shown stays.
     if (cfg.device && W.state.signedOut && !W.state.ended) { setEnded(W.state.lastError); }
     ensureGeometry();
     updateConnecting();
