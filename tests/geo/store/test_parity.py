@@ -19,7 +19,7 @@ def stores(_demo_builds, pg_url, tmp_path_factory):
         settings = copy_settings(_demo_builds(kind), tmp_path_factory.mktemp(f"parity-{kind}") / "data")
         store = open_store(settings)
         users.add_user(store, "centre", "city", None, "a long parity password")
-        users.add_user(store, "yunlong", "town", "330212101", "a long parity password", must_change=True)
+        users.add_user(store, "yunlong", "town", "330212108", "a long parity password", must_change=True)
         audit.record(store, "centre", "export", "330212", "ok", {"format": "pdf", "dpi": 300}, "127.0.0.1")
         audit.record(store, "yunlong", "login", "", "failed", None, "10.0.0.2")
         made[kind] = (settings, store)
