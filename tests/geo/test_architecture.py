@@ -79,14 +79,9 @@ def test_geo_does_not_import_flask():
 
 def test_the_core_never_imports_the_web_layer_the_cli_or_the_bench():
     for name, targets in _modules("geo").items():
-        outside = {t for t in targets if t.split(".")[0] in {"web", "bench"}}
-        if name == "geo.__main__":
-            continue
-        if not name.startswith("geo.cli"):
-            outside |= {t for t in targets if t.startswith("geo.cli")}
-            assert not {t for t in targets if t.split(".")[0] == "bench"}, name
-        else:
-            outside = {t for t in outside if t.split(".")[0] != "bench"}  # `python -m geo bench`
+        in_cli = name == "geo.__main__" or name.startswith("geo.cli")
+        outside = {t for t in targets if t.split(".")[0] == "web"
+                   or (not in_cli and (t.split(".")[0] == "bench" or t.startswith("geo.cli")))}
         assert not outside, f"{name} imports {sorted(outside)}"
 
 
